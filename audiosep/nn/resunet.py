@@ -1,0 +1,131 @@
+"""The FiLM-conditioned ResUNet that masks the mixture's STFT."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .blocks import DecoderLevel, EncoderLevel, ResBlock
+from .config import ResUNetConfig
+from .spectral import Spectral
+
+
+class ResUNet(nn.Module):
+    """Query-conditioned separation network (the AudioSep "ResUNet30" family).
+
+    It predicts, per time-frequency bin, a magnitude mask and a phase rotation, applies them to
+    the mixture's STFT and returns the waveform of the queried source.
+
+    Parameters
+    ----------
+    config : ResUNetConfig
+    """
+
+    def __init__(self, config: ResUNetConfig | None = None) -> None:
+        super().__init__()
+        cfg = self.config = config or ResUNetConfig()
+        scale = cfg.film == "scale_shift"
+        args = (cfg.condition_dim, scale, cfg.bn_momentum)
+        self.spectral = Spectral(cfg.n_fft, cfg.hop_length)
+        self.input_norm = nn.BatchNorm2d(cfg.n_fft // 2 + 1, momentum=cfg.bn_momentum)
+        self.stem = nn.Conv2d(1, cfg.stem_channels, 1)
+        widths = (cfg.stem_channels,) + cfg.encoder_channels
+        self.encoder = nn.ModuleList(
+            EncoderLevel(widths[i], widths[i + 1], cfg.pool_sizes[i], *args)
+            for i in range(len(cfg.pool_sizes))
+        )
+        self.bottleneck = ResBlock(widths[-1], widths[-1], *args)
+        self.decoder = nn.ModuleList(
+            # input: the level below (or the bottleneck); output: this level's skip width
+            DecoderLevel(widths[min(i + 2, len(widths) - 1)], widths[i + 1], cfg.pool_sizes[i], *args)
+            for i in reversed(range(len(cfg.pool_sizes)))
+        )
+        self.head = nn.Conv2d(cfg.stem_channels, 3, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform convolutions and linears with zero bias; BatchNorm as identity."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+                m.reset_running_stats()
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Linear) and name.endswith("film.shift"):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def logits(self, mag: Tensor, condition: Tensor) -> Tensor:
+        """Mask logits from the magnitude spectrogram.
+
+        Parameters
+        ----------
+        mag : Tensor[B, T, F]
+            Magnitude STFT, ``F = n_fft // 2 + 1``.
+        condition : Tensor[B, D]
+
+        Returns
+        -------
+        Tensor[B, 3, T', F - 1]
+            Logits of the magnitude mask and of the phase rotation (real, imaginary), with
+            ``T'`` the frame count padded to a multiple of ``config.time_downsample``.
+        """
+        cfg = self.config
+        frames = mag.shape[1]
+        x = self.input_norm(mag.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)
+        pad = -frames % cfg.time_downsample
+        x = F.pad(x, (0, 0, 0, pad))[:, None, :, : cfg.freq_bins]  # [B, 1, T', F-1]
+        x = self.stem(x)
+        skips = []
+        for level in self.encoder:
+            x, skip = level(x, condition)
+            skips.append(skip)
+        x = self.bottleneck(x, condition)
+        for level, skip in zip(self.decoder, reversed(skips)):
+            x = level(x, skip, condition)
+        return self.head(x)
+
+    def forward(self, mixture: Tensor, condition: Tensor) -> Tensor:
+        """Separate the source described by ``condition`` from ``mixture``.
+
+        Parameters
+        ----------
+        mixture : Tensor[B, 1, L]
+            Mono waveform at ``config.sample_rate``.
+        condition : Tensor[B, D]
+            Query embedding, ``D = config.condition_dim``.
+
+        Returns
+        -------
+        Tensor[B, 1, L]
+        """
+        if mixture.dim() != 3 or mixture.shape[1] != 1:
+            raise ValueError(f"mixture must be Tensor[B, 1, L], got shape {tuple(mixture.shape)}")
+        if condition.dim() != 2 or condition.shape[0] != mixture.shape[0]:
+            raise ValueError(
+                f"condition must be Tensor[B, D] with B = {mixture.shape[0]}, "
+                f"got shape {tuple(condition.shape)}"
+            )
+        length = mixture.shape[-1]
+        mag, cos, sin = self.spectral(mixture[:, 0])
+        logits = self.logits(mag, condition.to(mag.dtype))
+        return self.apply_mask(logits, mag, cos, sin, length)[:, None]
+
+    def apply_mask(self, logits: Tensor, mag: Tensor, cos: Tensor, sin: Tensor, length: int) -> Tensor:
+        """Waveform from mask logits and the mixture's STFT.
+
+        logits: Tensor[B, 3, T', F-1]; mag, cos, sin: Tensor[B, T, F] -> Tensor[B, length].
+        """
+        frames = mag.shape[1]
+        logits = F.pad(logits[:, :, :frames], (0, 1))  # the Nyquist bin gets zero logits
+        gain = torch.sigmoid(logits[:, 0])
+        rot_re, rot_im = torch.tanh(logits[:, 1]), torch.tanh(logits[:, 2])
+        norm = (rot_re * rot_re + rot_im * rot_im).sqrt().clamp_min(1e-10)
+        rot_re, rot_im = rot_re / norm, rot_im / norm
+        out_mag = F.relu(mag * gain)
+        real = out_mag * (cos * rot_re - sin * rot_im)
+        imag = out_mag * (sin * rot_re + cos * rot_im)
+        return self.spectral.inverse(real, imag, length)

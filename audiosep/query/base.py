@@ -1,0 +1,159 @@
+"""The query-encoder interface: frozen text (and optionally audio) encoders."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class QueryEncoder(nn.Module):
+    """A frozen encoder mapping text (or an audio example) to an L2-normalised embedding.
+
+    Subclasses implement :meth:`_build` (create the heavy model; called once, lazily),
+    :meth:`_embed_text` and, if they support audio queries, :meth:`_embed_audio`. Constructing
+    an encoder is cheap: nothing is loaded until the first embedding is asked for.
+
+    Attributes
+    ----------
+    kind : str
+        Registry name ("clap", "clip", "minilm").
+    embedding_dim : int
+        Size D of the embeddings.
+    audio_sample_rate : int or None
+        Sample rate audio examples are resampled to, or None if audio queries are unsupported.
+    """
+
+    kind: ClassVar[str] = ""
+    embedding_dim: int = 0
+    audio_sample_rate: int | None = None
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        super().__init__()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+        self._built = False
+
+    # -- to implement -------------------------------------------------------------------
+    def _build(self) -> None:
+        """Create or load the underlying model (called once, on first use)."""
+        raise NotImplementedError
+
+    def _embed_text(self, texts: list[str]) -> Tensor:
+        """Unnormalised or normalised embeddings, Tensor[N, D], for non-empty texts."""
+        raise NotImplementedError
+
+    def _embed_audio(self, audio: Tensor) -> Tensor:
+        """Embeddings, Tensor[N, D], of audio examples Tensor[N, L] at ``audio_sample_rate``."""
+        raise NotImplementedError(f"the {self.kind!r} query encoder does not support audio queries")
+
+    def config_dict(self) -> dict[str, Any]:
+        """Plain description of this encoder, enough to rebuild it with ``build_query_encoder``."""
+        raise NotImplementedError
+
+    # -- public ---------------------------------------------------------------------------
+    @property
+    def supports_audio(self) -> bool:
+        return self.audio_sample_rate is not None
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    def ensure_built(self) -> None:
+        with self._lock:
+            if not self._built:
+                device = getattr(self, "_target_device", None)
+                self._build()
+                self.requires_grad_(False)
+                self.eval()
+                if device is not None:
+                    super().to(device)
+                self._built = True
+
+    def to(self, *args: Any, **kwargs: Any) -> "QueryEncoder":  # remember the device until built
+        device, *_ = torch._C._nn._parse_to(*args, **kwargs)
+        if device is not None:
+            self._target_device = device
+        self._cache.clear()
+        return super().to(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> "QueryEncoder":
+        return super().train(False)  # frozen: always in eval mode
+
+    @torch.no_grad()
+    def encode_text(self, texts: str | Sequence[str]) -> Tensor:
+        """Embed text queries.
+
+        Parameters
+        ----------
+        texts : str or sequence of str
+            Non-empty descriptions.
+
+        Returns
+        -------
+        Tensor[N, D]
+            L2-normalised embeddings, on the encoder's device, float32.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str) or not t.strip():
+                raise ValueError(f"empty query {t!r}: describe the sound to separate, e.g. 'a dog barking'")
+        self.ensure_built()
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            emb = nn.functional.normalize(self._embed_text(todo).float(), dim=-1)
+            for t, e in zip(todo, emb):
+                self._remember(t, e)
+        with self._lock:
+            out = [self._cache[t] for t in texts]
+            for t in texts:
+                self._cache.move_to_end(t)
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def encode_audio(self, audio: Tensor, sample_rate: int) -> Tensor:
+        """Embed audio examples of the sound to separate.
+
+        Parameters
+        ----------
+        audio : Tensor[N, L]
+            Mono examples at ``sample_rate``.
+        sample_rate : int
+
+        Returns
+        -------
+        Tensor[N, D]
+            L2-normalised embeddings, float32.
+        """
+        if not self.supports_audio:
+            raise ValueError(
+                f"the {self.kind!r} query encoder embeds text only; use a CLAP model for audio queries"
+            )
+        if audio.dim() != 2:
+            raise ValueError(f"audio queries must be Tensor[N, L], got shape {tuple(audio.shape)}")
+        from ..audio.resample import resample
+
+        self.ensure_built()
+        audio = resample(audio.float(), sample_rate, self.audio_sample_rate).to(self.device)
+        return nn.functional.normalize(self._embed_audio(audio).float(), dim=-1)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _remember(self, text: str, emb: Tensor) -> None:
+        with self._lock:
+            self._cache[text] = emb
+            self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
