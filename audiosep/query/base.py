@@ -1,6 +1,7 @@
 """The query-encoder interface: frozen text (and optionally audio) encoders."""
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, ClassVar, Sequence
@@ -51,7 +52,19 @@ class QueryEncoder(nn.Module):
         raise NotImplementedError(f"the {self.kind!r} query encoder does not support audio queries")
 
     def config_dict(self) -> dict[str, Any]:
-        """Plain description of this encoder, enough to rebuild it with ``build_query_encoder``."""
+        """Plain description of this encoder (``{"kind": ..., ...}``), JSON-serialisable,
+        enough to rebuild it with :func:`audiosep.query.build_query_encoder`."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], root: str | None = None) -> "QueryEncoder":
+        """Inverse of :meth:`config_dict` (without ``kind``); relative paths resolve against ``root``."""
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: "os.PathLike | str") -> dict[str, Any]:
+        """Write whatever files the encoder needs into ``directory`` (may write none, e.g. for
+        an encoder shipped in a Python package) and return the config dict that rebuilds it
+        from there, with paths relative to ``directory``."""
         raise NotImplementedError
 
     # -- public ---------------------------------------------------------------------------
