@@ -41,6 +41,12 @@ def official_state_dict() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """``../shared/fixtures`` (override the shared folder with ``AUDIOSEP_SHARED``)."""
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
 def official_state():
     return official_state_dict()
 
