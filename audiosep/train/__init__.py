@@ -1,0 +1,1 @@
+"""Training: data, mixing, trainer. Inference code never imports this package."""

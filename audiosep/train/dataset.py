@@ -1,0 +1,277 @@
+"""Random fixed-length mono training clips decoded from manifest records.
+
+Every item is a deterministic function of ``(seed, epoch, index)``: a :class:`torch.Generator`
+is seeded from those three numbers for each ``__getitem__`` call, so the crop does not depend on
+which DataLoader worker or which rank loads the item, and the global RNG is never touched.
+
+Cropping
+    Training (``random_crop=True``) takes a uniformly random segment. Validation
+    (``random_crop=False``) takes the segment that starts at the beginning of the file. Clips
+    shorter than the segment are zero-padded **at the end**.
+
+Silence guard
+    A segment whose RMS is below ``silence_db`` dBFS is rejected and another random offset is
+    tried, up to ``max_retries`` times (for validation: no retries). If all tries are silent the
+    whole file is read and its loudest segment is used; if even that is below ``silence_db`` the
+    file counts as bad ("all silent").
+
+Bad files
+    Missing, unreadable, empty, NaN/Inf-holding or all-silent files are skipped: a warning naming
+    the file and the reason is issued once per path per process, the path is listed in
+    :attr:`Clip.bad_files`, and a replacement record is drawn from the item's generator (so the
+    replacement is deterministic too). After ``max_bad_records`` bad records in a row a
+    :class:`RuntimeError` is raised.
+
+With ``persistent_workers=True`` DataLoader workers keep their own copy of the dataset, so a later
+:meth:`ClipDataset.set_epoch` in the main process does not reach them; use non-persistent workers
+(the default) or re-create the loader each epoch.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..audio.resample import resample
+from .manifest import ClipRecord
+
+_WARNED: set[str] = set()  # paths already warned about in this process
+
+
+class BadAudioFile(Exception):
+    """A training file that must be skipped; ``str(err)`` is the reason."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One training clip.
+
+    Attributes
+    ----------
+    audio : Tensor[1, T]
+        float32 mono at the dataset's sample rate; ``T`` = segment samples.
+    caption : str
+    labels : tuple of str
+    index : int
+        Index of the record actually used (differs from the requested one after a bad file).
+    bad_files : tuple of str
+        Paths that failed while producing this clip (and were skipped).
+    """
+
+    audio: Tensor
+    caption: str
+    labels: tuple[str, ...]
+    index: int
+    bad_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClipBatch:
+    """A batch of clips.
+
+    Attributes
+    ----------
+    audio : Tensor[B, 1, T]
+    captions : list of str
+    labels : list of tuple of str
+    indices : list of int
+    bad_files : tuple of str
+        Every failed path of the batch, in order, without repeats.
+    """
+
+    audio: Tensor
+    captions: list[str]
+    labels: list[tuple[str, ...]]
+    indices: list[int]
+    bad_files: tuple[str, ...]
+
+
+def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
+    """Stack clips into a :class:`ClipBatch` (use as a DataLoader ``collate_fn``).
+
+    Parameters
+    ----------
+    clips : sequence of Clip
+        Each ``audio`` is ``Tensor[1, T]`` with the same ``T``.
+
+    Returns
+    -------
+    ClipBatch
+        ``audio`` is ``Tensor[B, 1, T]``.
+    """
+    if not clips:
+        raise ValueError("cannot collate an empty list of clips; use a batch size of at least 1")
+    bad = dict.fromkeys(p for c in clips for p in c.bad_files)
+    return ClipBatch(
+        audio=torch.stack([c.audio for c in clips]),
+        captions=[c.caption for c in clips],
+        labels=[c.labels for c in clips],
+        indices=[c.index for c in clips],
+        bad_files=tuple(bad),
+    )
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed mixed from ``(seed, epoch, index)`` (stable across processes and runs)."""
+    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def rms_db(audio: Tensor) -> float:
+    """RMS level in dBFS of ``Tensor[..., T]`` (floored at -200 dB)."""
+    power = float(audio.double().pow(2).mean()) if audio.numel() else 0.0
+    return 10.0 * math.log10(max(power, 1e-20))
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Fixed-length mono segments of the records' audio files.
+
+    Parameters
+    ----------
+    records : sequence of ClipRecord
+    sample_rate : int
+        Output sample rate (files are resampled with soxr).
+    segment_seconds : float
+        Segment length; ``T = round(segment_seconds * sample_rate)``.
+    seed : int
+    random_crop : bool
+        True for training (random segment), False for validation (segment at the file start).
+    silence_db : float
+        Segments quieter than this RMS (dBFS) are rejected (see the module docstring).
+    max_retries : int
+        Extra random offsets tried when a segment is silent.
+    max_bad_records : int
+        Bad records in a row after which ``__getitem__`` raises.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ClipRecord],
+        *,
+        sample_rate: int = 32000,
+        segment_seconds: float = 5.0,
+        seed: int = 0,
+        random_crop: bool = True,
+        silence_db: float = -60.0,
+        max_retries: int = 10,
+        max_bad_records: int = 20,
+    ) -> None:
+        if len(records) == 0:
+            raise ValueError("ClipDataset needs at least one record; check the manifests")
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        self.segment = int(round(segment_seconds * sample_rate))
+        if self.segment <= 0:
+            raise ValueError(f"segment_seconds must give at least one sample, got {segment_seconds}")
+        if max_retries < 0 or max_bad_records < 1:
+            raise ValueError("max_retries must be >= 0 and max_bad_records >= 1")
+        self.records = list(records)
+        self.sample_rate = int(sample_rate)
+        self.seed = int(seed)
+        self.random_crop = random_crop
+        self.silence_db = float(silence_db)
+        self.max_retries = int(max_retries)
+        self.max_bad_records = int(max_bad_records)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops (and replacement draws) ``__getitem__`` returns."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> Clip:
+        n = len(self.records)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for a dataset of {n} records")
+        i %= n
+        gen = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, i))
+        bad: list[str] = []
+        index = i
+        while True:
+            record = self.records[index]
+            try:
+                audio = self._segment(record, gen)
+            except BadAudioFile as err:
+                path = str(record.path)
+                bad.append(path)
+                if path not in _WARNED:
+                    _WARNED.add(path)
+                    warnings.warn(f"skipping training file {path}: {err}", RuntimeWarning, stacklevel=2)
+                if len(bad) >= self.max_bad_records:
+                    raise RuntimeError(
+                        f"{len(bad)} bad audio files in a row while loading item {i} (last: {path}: {err}); "
+                        "check the manifests and the audio files (see the warnings above)"
+                    ) from None
+                if n > 1:  # another record, drawn uniformly from the others
+                    other = int(torch.randint(n - 1, (1,), generator=gen))
+                    index = other + (other >= index)
+                continue
+            return Clip(audio=audio, caption=record.caption, labels=record.labels, index=index, bad_files=tuple(bad))
+
+    # -- decoding -----------------------------------------------------------------------
+    def _read(self, path: str, start: int, frames: int, sr: int) -> Tensor:
+        """Read ``frames`` frames from ``start``, downmix and resample: Tensor[1, T']."""
+        import soundfile
+
+        try:
+            data = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)[0]
+        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
+            raise BadAudioFile(f"cannot decode ({err})") from None
+        if data.shape[0] == 0:
+            raise BadAudioFile("no samples could be read")
+        if not np.isfinite(data).all():
+            raise BadAudioFile("contains NaN or Inf samples")
+        mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)))[None]
+        return resample(mono, sr, self.sample_rate)
+
+    def _fit(self, audio: Tensor) -> Tensor:
+        """Crop or zero-pad (at the end) ``Tensor[1, L]`` to ``Tensor[1, T]``."""
+        if audio.shape[-1] >= self.segment:
+            return audio[:, : self.segment].contiguous()
+        return torch.nn.functional.pad(audio, (0, self.segment - audio.shape[-1]))
+
+    def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
+        import soundfile
+
+        path = str(record.path)
+        if not record.path.is_file():
+            raise BadAudioFile("file not found")
+        try:
+            info = soundfile.info(path)
+        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
+            raise BadAudioFile(f"cannot decode ({err})") from None
+        sr, total = int(info.samplerate), int(info.frames)
+        if total <= 0:
+            raise BadAudioFile("empty (zero frames)")
+        need = math.ceil(self.segment * sr / self.sample_rate)  # source frames for one segment
+        if total <= need:  # short clip: the whole file, padded
+            audio = self._fit(self._read(path, 0, total, sr))
+            if rms_db(audio) < self.silence_db:
+                raise BadAudioFile(f"all silent (below {self.silence_db:g} dBFS)")
+            return audio
+        tries = 1 + (self.max_retries if self.random_crop else 0)
+        for _ in range(tries):
+            start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.random_crop else 0
+            audio = self._fit(self._read(path, start, need, sr))
+            if rms_db(audio) >= self.silence_db:
+                return audio
+        return self._loudest(path, total, sr)
+
+    def _loudest(self, path: str, total: int, sr: int) -> Tensor:
+        """The loudest segment of the whole file (first of equals): Tensor[1, T]."""
+        audio = self._read(path, 0, total, sr)
+        power = torch.cat([torch.zeros(1, dtype=torch.float64), audio[0].double().pow(2).cumsum(0)])
+        windows = power[self.segment :] - power[: -self.segment]
+        start = int(torch.argmax(windows)) if windows.numel() else 0
+        best = self._fit(audio[:, start:])
+        if rms_db(best) < self.silence_db:
+            raise BadAudioFile(f"all silent (no segment above {self.silence_db:g} dBFS)")
+        return best

@@ -1,0 +1,207 @@
+"""Training manifests: lists of (audio file, caption, labels) records.
+
+Three formats, chosen by the file suffix:
+
+* ``.json``  -- the reference format ``{"data": [{"wav": path, "caption": text}, ...]}``
+  (a top-level list of such objects is accepted too);
+* ``.jsonl`` -- one such object per line (blank lines are skipped);
+* ``.csv``   -- a header row, then one record per row.
+
+Accepted keys / column names (case-insensitive):
+
+* audio path: ``path``, ``wav`` or ``audio`` (required);
+* caption: ``caption`` or ``text``;
+* labels: ``labels`` or ``label`` (optional). In CSV, and wherever labels are a string, several
+  labels are separated by ``";"`` (commas are common inside AudioSet label names such as
+  "Vehicle horn, car horn, honking", so they are not separators). In JSON they may also be a list.
+
+A record needs a caption or at least one label; when the caption is missing or empty it is made
+from the labels joined with ``", "``. Relative audio paths are resolved against the folder that
+holds the manifest. Every error names the manifest, the record (JSON item, line or CSV row) and
+the problem.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+PATH_KEYS = ("path", "wav", "audio")
+CAPTION_KEYS = ("caption", "text")
+LABEL_KEYS = ("labels", "label")
+LABEL_SEPARATOR = ";"
+SUFFIXES = (".json", ".jsonl", ".csv")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read: unknown format, bad syntax, or a malformed record."""
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One training clip.
+
+    Attributes
+    ----------
+    path : Path
+        Absolute path of the audio file.
+    caption : str
+        The text query describing the clip.
+    labels : tuple of str
+        Class labels (possibly empty); used to keep same-class clips apart when mixing.
+    """
+
+    path: Path
+    caption: str
+    labels: tuple[str, ...] = ()
+
+
+def _accepted() -> str:
+    return (
+        f"accepted names: audio path {'/'.join(PATH_KEYS)}, caption {'/'.join(CAPTION_KEYS)}, "
+        f"labels {'/'.join(LABEL_KEYS)} (optional, separated by {LABEL_SEPARATOR!r})"
+    )
+
+
+def _pick(entry: dict[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        if key in entry and entry[key] is not None:
+            return entry[key]
+    return None
+
+
+def _parse_labels(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        parts = value.split(LABEL_SEPARATOR)
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        parts = list(value)
+    else:
+        raise ManifestError(f"{where}: labels must be a string or a list of strings, got {value!r}")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _to_record(entry: Any, base: Path, where: str) -> ClipRecord:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{where}: expected an object with keys like 'wav' and 'caption', got {entry!r}")
+    entry = {str(k).strip().lower(): v for k, v in entry.items()}
+    path = _pick(entry, PATH_KEYS)
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise ManifestError(f"{where}: missing the audio path; {_accepted()}")
+    if not isinstance(path, str):
+        raise ManifestError(f"{where}: the audio path must be a string, got {path!r}")
+    labels = _parse_labels(_pick(entry, LABEL_KEYS), where)
+    caption = _pick(entry, CAPTION_KEYS)
+    if caption is not None and not isinstance(caption, str):
+        raise ManifestError(f"{where}: the caption must be a string, got {caption!r}")
+    caption = (caption or "").strip()
+    if not caption:
+        if not labels:
+            raise ManifestError(f"{where}: missing the caption (and no labels to make one from); {_accepted()}")
+        caption = ", ".join(labels)
+    audio = Path(path.strip()).expanduser()
+    if not audio.is_absolute():
+        audio = base / audio
+    return ClipRecord(path=Path(os.path.normpath(audio)), caption=caption, labels=labels)
+
+
+def _json_entries(path: Path) -> Iterator[tuple[Any, str]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{path}: invalid JSON at line {err.lineno} ({err.msg}); fix the syntax") from None
+    items = doc.get("data") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise ManifestError(f'{path}: expected {{"data": [{{"wav": ..., "caption": ...}}, ...]}} or a list of records')
+    for i, item in enumerate(items):
+        yield item, f"{path}, data item {i}"
+
+
+def _jsonl_entries(path: Path) -> Iterator[tuple[Any, str]]:
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(
+                    f"{path}, line {lineno}: invalid JSON ({err.msg}); write one object per line"
+                ) from None
+            yield item, f"{path}, line {lineno}"
+
+
+def _csv_entries(path: Path) -> Iterator[tuple[Any, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            raise ManifestError(f"{path}: empty CSV; the first row must be a header; {_accepted()}")
+        header = {str(n).strip().lower() for n in reader.fieldnames}
+        if not header & set(PATH_KEYS):
+            raise ManifestError(f"{path}: the header has no audio path column (got {reader.fieldnames}); {_accepted()}")
+        if not header & (set(CAPTION_KEYS) | set(LABEL_KEYS)):
+            raise ManifestError(f"{path}: the header has no caption column (got {reader.fieldnames}); {_accepted()}")
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            yield row, f"{path}, row at line {reader.line_num}"
+
+
+_READERS = {".json": _json_entries, ".jsonl": _jsonl_entries, ".csv": _csv_entries}
+
+
+def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
+    """Read one manifest (``.json``, ``.jsonl`` or ``.csv``; see the module docstring).
+
+    Parameters
+    ----------
+    path : path
+        The manifest; relative audio paths inside are resolved against its folder.
+
+    Returns
+    -------
+    list of ClipRecord
+        In file order; never empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the manifest does not exist.
+    ManifestError
+        On an unknown suffix, bad syntax, a malformed record, or a manifest without records.
+    """
+    path = Path(path).expanduser().absolute()
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}; check the path")
+    records = [_to_record(entry, path.parent, where) for entry, where in reader(path)]
+    if not records:
+        raise ManifestError(f"{path}: the manifest holds no records; add at least one clip")
+    return records
+
+
+def read_manifests(paths: Sequence[str | os.PathLike]) -> list[ClipRecord]:
+    """Read several manifests and concatenate their records in order.
+
+    Parameters
+    ----------
+    paths : sequence of path
+
+    Returns
+    -------
+    list of ClipRecord
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise ManifestError("no manifests given; pass at least one .json, .jsonl or .csv file")
+    records: list[ClipRecord] = []
+    for p in paths:
+        records.extend(read_manifest(p))
+    return records

@@ -1,0 +1,217 @@
+"""Loudness-augmented mixtures made from a batch of clips (the reference recipe, seeded).
+
+For batch item ``n`` the target is ``audio[n]`` and the backgrounds are the following items,
+cyclically (``n+1, n+2, ...``). Each background is rescaled to the target's energy (mean square)
+and multiplied by a random integer gain in ``[lower_db, higher_db]`` dB; their sum is rescaled to
+the target's energy again and multiplied by a second random integer gain. The mixture is target +
+background; where its peak exceeds 1, target and background are both scaled so that the mixture
+peaks at ``declip_peak``. All randomness comes from the injected generator.
+
+With ``distinct_captions=True`` the following items are scanned cyclically and those whose caption
+equals the target's (ignoring case and surrounding spaces) or that share a label with it are
+skipped. If fewer than ``sources_per_mixture - 1`` items qualify, the mixture uses the ones that do
+-- possibly none, in which case the mixture is the target alone (still a well-posed example) --
+unless ``strict_distinct=True``, which raises instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+ENERGY_EPS = 1e-10  # energies are floored at this before dividing (silent clips stay silent)
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """How mixtures are made.
+
+    Attributes
+    ----------
+    sources_per_mixture : int
+        Target plus ``sources_per_mixture - 1`` background clips (>= 2).
+    lower_db, higher_db : int
+        Inclusive range of the integer gains in dB.
+    declip_peak : float
+        Mixture peak after de-clipping, in (0, 1].
+    distinct_captions : bool
+        Never use a background whose caption equals the target's or that shares a label.
+    strict_distinct : bool
+        With ``distinct_captions``: raise when too few backgrounds qualify instead of using fewer.
+    """
+
+    sources_per_mixture: int = 2
+    lower_db: int = -10
+    higher_db: int = 10
+    declip_peak: float = 0.9
+    distinct_captions: bool = False
+    strict_distinct: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sources_per_mixture, int) or self.sources_per_mixture < 2:
+            raise ValueError(
+                f"MixConfig.sources_per_mixture must be an integer >= 2 (target + backgrounds), "
+                f"got {self.sources_per_mixture!r}"
+            )
+        for name in ("lower_db", "higher_db"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"MixConfig.{name} must be an integer number of dB (gains are integer), got {value!r}")
+        if self.lower_db > self.higher_db:
+            raise ValueError(
+                f"MixConfig.lower_db ({self.lower_db}) must not exceed "
+                f"MixConfig.higher_db ({self.higher_db}); swap them"
+            )
+        if not 0.0 < float(self.declip_peak) <= 1.0:
+            raise ValueError(f"MixConfig.declip_peak must be in (0, 1], got {self.declip_peak!r}")
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Mixtures and their parts; ``mixture == target + background`` exactly.
+
+    Attributes
+    ----------
+    mixture : Tensor[B, 1, T]
+    target : Tensor[B, 1, T]
+    background : Tensor[B, 1, T]
+        The scaled sum of the background clips (zeros where an item has none).
+    background_db : Tensor[B]
+        The final integer gain (dB) of the background relative to the target energy
+        (drawn for every item; meaningless where an item has no backgrounds).
+    background_indices : tuple of tuple of int
+        For each item, the batch indices used as its backgrounds.
+    """
+
+    mixture: Tensor
+    target: Tensor
+    background: Tensor | None = None
+    background_db: Tensor | None = None
+    background_indices: tuple[tuple[int, ...], ...] = ()
+
+
+def _norm(text: str) -> str:
+    return text.strip().casefold()
+
+
+def choose_backgrounds(
+    batch_size: int,
+    config: MixConfig,
+    captions: Sequence[str] | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> tuple[tuple[int, ...], ...]:
+    """Batch indices of each item's backgrounds (following items, cyclically).
+
+    Returns
+    -------
+    tuple of tuple of int
+        ``B`` tuples of at most ``sources_per_mixture - 1`` indices, never the item itself.
+    """
+    k = config.sources_per_mixture - 1
+    if not config.distinct_captions:
+        if batch_size < k + 1:
+            raise ValueError(
+                f"a batch of {batch_size} cannot give {k} background(s) per item without reusing the target; "
+                f"use a batch size of at least {k + 1} or lower MixConfig.sources_per_mixture"
+            )
+        return tuple(tuple((n + j) % batch_size for j in range(1, k + 1)) for n in range(batch_size))
+    if captions is None and labels is None:
+        raise ValueError("MixConfig.distinct_captions needs the captions and/or labels; pass them to mix_batch")
+    for name, seq in (("captions", captions), ("labels", labels)):
+        if seq is not None and len(seq) != batch_size:
+            raise ValueError(f"{name} has {len(seq)} entries for a batch of {batch_size}; pass one per item")
+    caps = [_norm(c) for c in captions] if captions is not None else None
+    labs = [{_norm(x) for x in ls} for ls in labels] if labels is not None else None
+    chosen = []
+    for n in range(batch_size):
+        picks = []
+        for j in range(1, batch_size):
+            m = (n + j) % batch_size
+            if caps is not None and caps[m] == caps[n]:
+                continue
+            if labs is not None and labs[m] & labs[n]:
+                continue
+            picks.append(m)
+            if len(picks) == k:
+                break
+        if len(picks) < k and config.strict_distinct:
+            raise ValueError(
+                f"batch item {n} ({captions[n] if captions is not None else labels[n]!r}) has only {len(picks)} "
+                f"background(s) with a different caption and labels, {k} needed; use larger or more varied "
+                "batches, or set MixConfig.strict_distinct=False to mix with fewer"
+            )
+        chosen.append(tuple(picks))
+    return tuple(chosen)
+
+
+def _energy(x: Tensor) -> Tensor:
+    return x.pow(2).mean(dim=(-2, -1))
+
+
+def mix_batch(
+    audio: Tensor,
+    config: MixConfig,
+    generator: torch.Generator,
+    captions: Sequence[str] | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> Mixture:
+    """Make one mixture per batch item (see the module docstring).
+
+    Parameters
+    ----------
+    audio : Tensor[B, 1, T]
+        Clean clips (any channel count ``C`` works; energies are over channels and time).
+    config : MixConfig
+    generator : torch.Generator
+        The only source of randomness; it draws ``B * (sources_per_mixture - 1) + B`` integers.
+    captions : sequence of str, optional
+    labels : sequence of sequence of str, optional
+        Needed with ``config.distinct_captions``.
+
+    Returns
+    -------
+    Mixture
+        ``mixture``, ``target`` and ``background`` are ``Tensor[B, 1, T]``.
+    """
+    if audio.ndim != 3:
+        raise ValueError(f"mix_batch expects audio as Tensor[B, 1, T], got shape {tuple(audio.shape)}")
+    batch = audio.shape[0]
+    k = config.sources_per_mixture - 1
+    chosen = choose_backgrounds(batch, config, captions, labels)
+
+    # the draws never depend on the data, so the same generator state gives the same gains
+    high = config.higher_db + 1
+    gains = torch.randint(config.lower_db, high, (batch, k), generator=generator, device=generator.device)
+    total = torch.randint(config.lower_db, high, (batch,), generator=generator, device=generator.device)
+    gains, total = gains.to(audio.device), total.to(audio.device)
+
+    index = torch.zeros(batch, k, dtype=torch.long)
+    mask = torch.zeros(batch, k, dtype=torch.bool)
+    for n, picks in enumerate(chosen):
+        index[n, : len(picks)] = torch.tensor(picks, dtype=torch.long)
+        mask[n, : len(picks)] = True
+    index, mask = index.to(audio.device), mask.to(audio.device)
+
+    target = audio
+    e_target = _energy(target)  # [B]
+    sources = audio[index]  # [B, k, C, T]
+    scale = torch.sqrt(e_target[:, None] / _energy(sources).clamp_min(ENERGY_EPS))
+    scale = scale * torch.pow(10.0, gains.to(audio.dtype) / 20.0) * mask
+    background = (sources * scale[..., None, None]).sum(dim=1)  # [B, C, T]
+    scale = torch.sqrt(e_target / _energy(background).clamp_min(ENERGY_EPS))
+    scale = scale * torch.pow(10.0, total.to(audio.dtype) / 20.0)
+    background = background * scale[:, None, None]
+
+    peak = (target + background).abs().amax(dim=(-2, -1))
+    declip = torch.where(peak > 1.0, config.declip_peak / peak.clamp_min(1e-12), torch.ones_like(peak))
+    target = target * declip[:, None, None]
+    background = background * declip[:, None, None]
+    return Mixture(
+        mixture=target + background,
+        target=target,
+        background=background,
+        background_db=total,
+        background_indices=chosen,
+    )

@@ -1,0 +1,95 @@
+"""Reading training manifests (.json, .jsonl, .csv) and their error messages."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from audiosep.train.manifest import ClipRecord, ManifestError, read_manifest, read_manifests
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reference_json_and_relative_paths(tmp_path):
+    doc = {"data": [
+        {"wav": "audio/a.wav", "caption": "a dog barks"},
+        {"wav": "/abs/b.flac", "caption": " rain ", "labels": ["Rain", "Weather"]},
+        {"wav": "../c.wav", "caption": "piano", "label": "Music; Piano"},
+    ]}
+    m = _write(tmp_path / "lists" / "train.json", json.dumps(doc))
+    records = read_manifest(m)
+    assert records == [
+        ClipRecord(tmp_path / "lists" / "audio" / "a.wav", "a dog barks", ()),
+        ClipRecord(Path("/abs/b.flac"), "rain", ("Rain", "Weather")),
+        ClipRecord(tmp_path / "c.wav", "piano", ("Music", "Piano")),
+    ]
+    assert all(r.path.is_absolute() for r in records)
+
+
+def test_relative_manifest_path_resolves_against_its_folder(tmp_path, monkeypatch):
+    _write(tmp_path / "sub" / "m.jsonl", '{"path": "x.wav", "caption": "c"}\n')
+    monkeypatch.chdir(tmp_path)
+    (record,) = read_manifest("sub/m.jsonl")
+    assert record.path == tmp_path / "sub" / "x.wav"
+
+
+def test_jsonl_and_csv_and_caption_from_labels(tmp_path):
+    jl = _write(tmp_path / "m.jsonl", '{"audio": "a.wav", "text": "hello"}\n\n{"wav": "b.wav", "labels": "Dog;Bark"}\n')
+    assert read_manifest(jl) == [
+        ClipRecord(tmp_path / "a.wav", "hello"),
+        ClipRecord(tmp_path / "b.wav", "Dog, Bark", ("Dog", "Bark")),
+    ]
+    csv = _write(
+        tmp_path / "m.csv",
+        'Path,Caption,Labels\n'
+        'a.wav,"a car, then a horn","Vehicle horn, car horn, honking;Car"\n'
+        '\n'
+        'b.wav,birds,\n',
+    )
+    assert read_manifest(csv) == [
+        ClipRecord(tmp_path / "a.wav", "a car, then a horn", ("Vehicle horn, car horn, honking", "Car")),
+        ClipRecord(tmp_path / "b.wav", "birds", ()),
+    ]
+    both = read_manifests([jl, csv])
+    assert [r.caption for r in both] == ["hello", "Dog, Bark", "a car, then a horn", "birds"]
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("m.json", '{"data": [{"caption": "x"}]}', [r"m\.json, data item 0", "missing the audio path", "wav"]),
+        ("m.json", '{"data": [{"wav": "a.wav"}]}', [r"m\.json, data item 0", "missing the caption", "caption"]),
+        ("m.json", '{"data": [{"wav": "a.wav", "caption": 3}]}', [r"m\.json, data item 0", "caption must be a string"]),
+        ("m.json", '{"data": [{"wav": "a", "caption": "c", "labels": 5}]}',
+         [r"m\.json, data item 0", "labels must be"]),
+        ("m.json", '{"data": [', [r"m\.json", "invalid JSON"]),
+        ("m.json", '{"items": []}', [r"m\.json", '"data"']),
+        ("m.json", '{"data": []}', [r"m\.json", "no records"]),
+        ("m.jsonl", '{"wav": "a", "caption": "c"}\nnot json\n', [r"m\.jsonl, line 2", "invalid JSON"]),
+        ("m.jsonl", '{"wav": "a", "caption": "c"}\n{"wav": "b"}\n', [r"m\.jsonl, line 2", "missing the caption"]),
+        ("m.csv", "file,caption\na.wav,x\n", [r"m\.csv", "no audio path column", "path/wav/audio"]),
+        ("m.csv", "wav,title\na.wav,x\n", [r"m\.csv", "no caption column", "caption/text"]),
+        ("m.csv", "wav,caption\na.wav,x\nb.wav,\n", [r"m\.csv, row at line 3", "missing the caption"]),
+        ("m.csv", "", [r"m\.csv", "header"]),
+        ("m.txt", "a.wav", [r"m\.txt", "unknown manifest format", r"\.json, \.jsonl, \.csv"]),
+    ],
+)
+def test_errors_name_the_file_the_record_and_the_problem(tmp_path, name, text, expected):
+    m = _write(tmp_path / name, text)
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m)
+    for pattern in expected:
+        assert re.search(pattern, str(info.value)), (pattern, str(info.value))
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        read_manifest(tmp_path / "nope.json")
+    with pytest.raises(ManifestError, match="no manifests"):
+        read_manifests([])
