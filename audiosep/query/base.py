@@ -122,16 +122,18 @@ class QueryEncoder(nn.Module):
             if not isinstance(t, str) or not t.strip():
                 raise ValueError(f"empty query {t!r}: describe the sound to separate, e.g. 'a dog barking'")
         self.ensure_built()
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        unique = list(dict.fromkeys(texts))
+        with self._lock:  # snapshot the hits: a batch larger than the cache may evict them below
+            found = {t: self._cache[t] for t in unique if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)
+        todo = [t for t in unique if t not in found]
         if todo:
             emb = nn.functional.normalize(self._embed_text(todo).float(), dim=-1)
             for t, e in zip(todo, emb):
+                found[t] = e
                 self._remember(t, e)
-        with self._lock:
-            out = [self._cache[t] for t in texts]
-            for t in texts:
-                self._cache.move_to_end(t)
-        return torch.stack(out)
+        return torch.stack([found[t] for t in texts])
 
     @torch.no_grad()
     def encode_audio(self, audio: Tensor, sample_rate: int) -> Tensor:
