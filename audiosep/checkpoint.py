@@ -107,9 +107,13 @@ def load_separation_net(
         and unexpected keys.
     """
     state, stored = read_state(source)
+    origin: dict[str, str] = {}
     if reference_layout.is_reference_layout(state):
         if config is None:
             config = reference_layout.infer_config(state, **config_overrides)
+        for key, value in state.items():  # remember each key's name in the file, for errors
+            for ours in reference_layout.from_reference({key: value}):
+                origin[ours] = key
         state = reference_layout.from_reference(state)
     else:
         state = {k: v for k, v in state.items() if not k.startswith("query_encoder.")}
@@ -118,17 +122,27 @@ def load_separation_net(
             if stored is not None and config_overrides:
                 config = ResUNetConfig.from_dict({**stored.to_dict(), **config_overrides})
     net = ResUNet(config)
-    _load_strict(net, state)
+    _load_strict(net, state, origin)
     return net.to(map_location).eval()
 
 
-def _load_strict(net: ResUNet, state: Mapping[str, Tensor]) -> None:
+def _load_strict(net: ResUNet, state: Mapping[str, Tensor], origin: Mapping[str, str] | None = None) -> None:
+    """Load ``state`` into ``net`` after checking every key and shape.
+
+    ``origin`` maps a key of ``state`` to its name in the checkpoint file (reference layout), so
+    that errors name the keys the user can find in their file.
+    """
+    origin = origin or {}
+
+    def shown(key: str) -> str:
+        return f"{origin[key]} (-> {key})" if key in origin and origin[key] != key else key
+
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     expected = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    unexpected = sorted(shown(k) for k in set(state) - set(expected))
     wrong = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(expected[k].shape)}"
+        f"{shown(k)}: checkpoint {tuple(state[k].shape)} vs network {tuple(expected[k].shape)}"
         for k in set(state) & set(expected)
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )

@@ -106,7 +106,7 @@ class AudioSep(nn.Module):
             raise ValueError(f"{config_path} is not an audiosep model config (format={config.get('format')!r})")
         net = load_separation_net(directory / NET_FILE)
         encoder = build_query_encoder(config["query_encoder"], root=str(directory / "query_encoder"))
-        model = cls(net, encoder, name=str(directory))
+        model = cls(net, encoder, name=str(directory)).eval()
         return model.to(device) if device is not None else model
 
     @classmethod
@@ -129,10 +129,23 @@ class AudioSep(nn.Module):
         cache_dir : path, optional
             Where bundle files are downloaded; default ``$AUDIOSEP_CACHE`` or
             ``~/.cache/audiosep``.
+
+        Raises
+        ------
+        audiosep.pretrained.UnknownModelError
+            If ``name_or_path`` is neither a folder nor a known bundle name.
+        audiosep.pretrained.WeightsUnavailableError
+            If a bundle's files are not cached and cannot be downloaded (the message says which
+            files, from where, and into which folder to put them).
         """
         from .pretrained import load_bundle
 
         path = Path(name_or_path)
         if path.is_dir():
             return cls.from_directory(path, device=device)
+        if path.is_file():
+            raise ValueError(
+                f"{path} is a file; AudioSep.from_pretrained takes a bundle name or a folder written by "
+                "save_pretrained. Load a bare checkpoint with audiosep.load_separation_net(path)"
+            )
         return load_bundle(str(name_or_path), device=device, cache_dir=cache_dir, **kwargs)
