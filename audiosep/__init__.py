@@ -14,8 +14,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "separate": "audiosep.separate:separate",
-    "Separation": "audiosep.separate:Separation",
+    "separate": "audiosep.separation:separate",
+    "Separation": "audiosep.separation:Separation",
     "AudioSep": "audiosep.model:AudioSep",
     "load_separation_net": "audiosep.checkpoint:load_separation_net",
     "save_separation_net": "audiosep.checkpoint:save_separation_net",
@@ -23,6 +23,7 @@ _LAZY = {
     "ResUNetConfig": "audiosep.nn.config:ResUNetConfig",
     "build_query_encoder": "audiosep.query:build_query_encoder",
     "list_models": "audiosep.pretrained:list_models",
+    "load_bundle": "audiosep.pretrained:load_bundle",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -1,0 +1,64 @@
+"""Entry point of the ``audiosep`` command: parse, dispatch, turn errors into one line + exit 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import separate_cmd
+
+EXIT_ERROR = 2
+
+
+class CLIError(Exception):
+    """A user error the CLI reports as ``audiosep: error: <message>`` with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiosep", description="Separate the sound you describe from a recording."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    separate_cmd.add_parser(sub)
+    models = sub.add_parser("models", help="list the pretrained models")
+    models.set_defaults(func=_models)
+    return parser
+
+
+def _models(args: argparse.Namespace) -> int:
+    from ..pretrained import list_models
+
+    for name, description in list_models().items():
+        print(f"{name}\t{description}")
+    return 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [CLIError, ValueError, OSError]
+    try:
+        from ..pretrained import PretrainedError
+
+        errors.append(PretrainedError)
+    except ImportError:  # pragma: no cover - registry not installed
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 success, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse itself exits with 2 on bad arguments
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as err:
+        message = str(err) or type(err).__name__
+        print(f"audiosep: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("audiosep: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

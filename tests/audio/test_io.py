@@ -1,0 +1,60 @@
+"""Audio file I/O: layouts, formats, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from audiosep.audio.io import AudioFileError, load_audio, save_audio
+
+
+def test_wav_round_trip_is_exact_and_channels_first(tmp_path):
+    x = 0.5 * torch.randn(2, 1234, generator=torch.Generator().manual_seed(0))
+    x[0, 0] = 1.5  # float WAV keeps values beyond full scale
+    save_audio(tmp_path / "a.wav", x, 22050)
+    y, sr = load_audio(tmp_path / "a.wav")
+    assert sr == 22050 and y.dtype == torch.float32 and y.shape == (2, 1234)
+    torch.testing.assert_close(y, x, rtol=0, atol=0)
+    data, _ = soundfile.read(tmp_path / "a.wav")
+    assert data.shape == (1234, 2)  # on disk: soundfile's [T, C]
+
+
+@pytest.mark.parametrize("suffix,atol", [(".flac", 1e-6), (".ogg", None)])
+def test_other_formats(tmp_path, suffix, atol):
+    t = np.arange(8000) / 16000
+    x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    save_audio(tmp_path / f"a{suffix}", x, 16000)
+    y, sr = load_audio(tmp_path / f"a{suffix}")
+    assert sr == 16000 and y.shape[0] == 1
+    if atol is not None:
+        np.testing.assert_allclose(y[0].numpy(), x, atol=atol)
+    else:  # lossy: check the tone is there
+        assert abs(float(y.pow(2).mean()) - 0.125) < 0.02
+
+
+def test_overwrite_refused_then_allowed(tmp_path):
+    p = tmp_path / "a.wav"
+    save_audio(p, torch.zeros(10), 8000)
+    with pytest.raises(FileExistsError, match="--force"):
+        save_audio(p, torch.ones(10), 8000)
+    save_audio(p, torch.ones(10), 8000, overwrite=True)
+    assert load_audio(p)[0].sum() == 10
+    assert [q.name for q in tmp_path.iterdir()] == ["a.wav"]  # no temporary files left
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.wav"):
+        load_audio(tmp_path / "nope.wav")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(AudioFileError, match=r"bad\.wav.*supported formats.*WAV"):
+        load_audio(bad)
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros((0, 1), np.float32), 8000)
+    with pytest.raises(AudioFileError, match="zero-length"):
+        load_audio(empty)
+    with pytest.raises(AudioFileError, match="suffix"):
+        save_audio(tmp_path / "a.mp4", torch.zeros(10), 8000)
+    with pytest.raises(AudioFileError, match="folder"):
+        load_audio(tmp_path)

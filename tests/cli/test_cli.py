@@ -1,0 +1,151 @@
+"""The ``audiosep`` command: outputs, names, overwrite, and one-line errors with exit code 2."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from audiosep.audio.io import load_audio, save_audio
+from audiosep.cli.main import main
+from audiosep.model import AudioSep
+from audiosep.nn import ResUNet, ResUNetConfig
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from audiosep.query.minilm import MiniLMEncoder
+
+    torch.manual_seed(0)  # parameter init only
+    cfg = ResUNetConfig(
+        sample_rate=SR, n_fft=256, hop_length=64, stem_channels=4, encoder_channels=(4, 8, 8),
+        pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=384,
+    )
+    model = AudioSep(ResUNet(cfg).eval(), MiniLMEncoder())
+    return model.save_pretrained(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def mix(tmp_path):
+    x = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    return save_audio(tmp_path / "mix.wav", x, 22050)
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_folder_output_names_residuals_and_content(model_dir, mix, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = run(["separate", mix, "A dog barking", "rain", "-o", f"{out}/", "--model", model_dir, "--residual"], capsys)
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["mix_a-dog-barking.wav", "mix_a-dog-barking_residual.wav", "mix_rain.wav", "mix_rain_residual.wav"]
+    assert "mix_rain.wav" in stdout
+    target, sr = load_audio(out / "mix_a-dog-barking.wav")
+    rest, _ = load_audio(out / "mix_a-dog-barking_residual.wav")
+    mixture, _ = load_audio(mix)
+    assert sr == 22050 and target.shape == mixture.shape
+    torch.testing.assert_close(target + rest, mixture, atol=1e-5, rtol=0)
+    # the CLI is a thin layer over separate(): same numbers
+    from audiosep import separate
+
+    direct = separate(mix, "A dog barking", model=str(model_dir)).audio
+    torch.testing.assert_close(target, direct, atol=1e-6, rtol=0)
+
+
+def test_single_file_output_and_force(model_dir, mix, tmp_path, capsys):
+    dest = tmp_path / "dog.flac"
+    assert run(["separate", mix, "a dog", "-o", dest, "--model", model_dir], capsys)[0] == 0
+    assert load_audio(dest)[0].shape == (2, 8000)
+    before = dest.read_bytes()
+    code, _, err = run(["separate", mix, "a cat", "-o", dest, "--model", model_dir], capsys)
+    assert code == 2 and "exists" in err and "--force" in err and dest.read_bytes() == before
+    assert run(["separate", mix, "a cat", "-o", dest, "--model", model_dir, "--force"], capsys)[0] == 0
+    assert dest.read_bytes() != before
+
+
+def test_silent_input_writes_silence_with_warning(model_dir, tmp_path, capsys):
+    silent = save_audio(tmp_path / "quiet.wav", np.zeros((1, 4000), np.float32), SR)
+    code, _, err = run(["separate", silent, "a dog", "-o", tmp_path / "o/", "--model", model_dir], capsys)
+    assert code == 0 and "warning" in err and "silent" in err
+    assert not load_audio(tmp_path / "o" / "quiet_a-dog.wav")[0].any()
+
+
+def _nan_file(tmp_path):
+    x = np.zeros((100, 1), np.float32)
+    x[10] = np.nan
+    soundfile.write(tmp_path / "nan.wav", x, SR, subtype="FLOAT")
+    return tmp_path / "nan.wav"
+
+
+def _empty_file(tmp_path):
+    soundfile.write(tmp_path / "empty.wav", np.zeros((0, 1), np.float32), SR)
+    return tmp_path / "empty.wav"
+
+
+def _garbage(tmp_path, name):
+    (tmp_path / name).write_bytes(b"\x89PNG not audio" * 20)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(
+    "make_input,query,extra,message",
+    [
+        (lambda p: p / "missing.wav", "a dog", [], "not found: .*missing.wav"),
+        (lambda p: _garbage(p, "broken.wav"), "a dog", [], "cannot read .*broken.wav.*supported formats"),
+        (lambda p: _garbage(p, "picture.png"), "a dog", [], "cannot read .*picture.png.*supported formats"),
+        (_empty_file, "a dog", [], "zero-length"),
+        (_nan_file, "a dog", [], "NaN or Inf"),
+        (None, "   ", [], "empty query"),
+        (None, "a dog", ["--model", "no-such-model"], "no-such-model"),
+        (None, "a dog", ["-o", "OUT/one.wav", "x"], "folder"),  # two queries, one file
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(model_dir, mix, tmp_path, capsys, make_input, query, extra, message):
+    source = make_input(tmp_path) if make_input else mix
+    argv = ["separate", source, query, "-o", tmp_path / "out/", "--model", model_dir]
+    if extra and extra[0] == "-o":
+        argv = ["separate", source, query, extra[2], "-o", tmp_path / "out" / "one.wav", "--model", model_dir]
+    elif extra:
+        argv = argv[:-2] + extra
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("audiosep: error: ")
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_weights_unavailable_offline(mix, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
+    code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "out/", "--model", "audiosep-base", "--device", "cpu"], capsys)
+    # the registry's message lists the missing files, one per line, and says where to put them
+    assert code == 2 and err.startswith("audiosep: error: ") and "audiosep_base_4M_steps.ckpt" in err
+    assert "AUDIOSEP_CACHE" in err
+
+
+def test_models_lists_bundles(capsys):
+    from audiosep.pretrained import list_models
+
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    for name in list_models():
+        assert name in out
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "audiosep", "separate", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--chunk-seconds" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "audiosep", "bogus"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2

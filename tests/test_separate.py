@@ -1,0 +1,294 @@
+"""``separate()``: shapes, containers, stereo, resampling, batching, chunking, validation."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from audiosep import separate
+from audiosep.audio.io import load_audio, save_audio
+from audiosep.model import AudioSep
+from audiosep.nn import ResUNet, ResUNetConfig
+from audiosep.query import QueryEncoder
+from audiosep.separation import Separation, output_paths, slugify
+
+SR = 16000
+
+
+class HashEncoder(QueryEncoder):
+    """Deterministic tiny text encoder: a seeded random unit vector per text."""
+
+    kind = "test-hash"
+
+    def __init__(self, dim: int = 384) -> None:
+        super().__init__()
+        self.embedding_dim = dim
+
+    def _build(self) -> None:
+        pass
+
+    def _embed_text(self, texts):
+        out = []
+        for t in texts:
+            g = torch.Generator().manual_seed(sum(ord(c) * (i + 1) for i, c in enumerate(t)))
+            out.append(torch.randn(self.embedding_dim, generator=g))
+        return torch.stack(out)
+
+
+def tiny_model(seed: int = 0) -> AudioSep:
+    torch.manual_seed(seed)  # parameter init only; the test process owns the RNG
+    cfg = ResUNetConfig(
+        sample_rate=SR, n_fft=256, hop_length=64, stem_channels=4, encoder_channels=(4, 8, 8),
+        pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=384,
+    )
+    net = ResUNet(cfg)
+    with torch.no_grad():  # non-trivial BatchNorm statistics so the mask is not constant
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return AudioSep(net.eval(), HashEncoder())
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def noise(shape, seed=0):
+    return 0.1 * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def snr_db(ref, est):
+    ref, est = torch.as_tensor(ref, dtype=torch.float64), torch.as_tensor(est, dtype=torch.float64)
+    return float(10 * torch.log10(ref.pow(2).mean() / (est - ref).pow(2).mean().clamp_min(1e-30)))
+
+
+# -- shapes and containers ----------------------------------------------------------------------
+def test_package_attribute_is_the_function_after_importing_the_module():
+    import audiosep
+    import audiosep.separation  # noqa: F401
+
+    assert audiosep.separate is audiosep.separation.separate
+
+
+def test_shapes_and_containers(model):
+    x = noise((2, 4000))
+    r = separate(x, "a dog", sample_rate=SR, model=model)
+    assert isinstance(r, Separation) and isinstance(r.audio, torch.Tensor)
+    assert r.audio.shape == (2, 4000) and r.residual is None and r.sample_rate == SR
+    r = separate(x[0].numpy(), ["a dog", "rain", "speech"], sample_rate=SR, model=model, residual=True)
+    assert isinstance(r.audio, np.ndarray) and r.audio.dtype == np.float32
+    assert r.audio.shape == (3, 4000) and r.residual.shape == (3, 4000)
+    np.testing.assert_allclose(r.audio + r.residual, np.broadcast_to(x[0].numpy(), (3, 4000)), atol=1e-6)
+    r = separate(x, ["a dog"], sample_rate=SR, model=model)
+    assert r.audio.shape == (1, 2, 4000) and r.queries == ["a dog"]
+
+
+def test_output_is_not_the_input_and_depends_on_query(model):
+    x = noise((1, 4000))
+    a = separate(x, "a dog", sample_rate=SR, model=model).audio
+    b = separate(x, "rain on a roof", sample_rate=SR, model=model).audio
+    assert not torch.allclose(a, b, atol=1e-4)
+    assert not torch.allclose(a, x, atol=1e-4)
+
+
+def test_file_input_gives_tensor_at_file_rate(model, tmp_path):
+    x = noise((2, 3000))
+    save_audio(tmp_path / "mix.wav", x, 22050)
+    r = separate(tmp_path / "mix.wav", "a dog", model=model)
+    assert isinstance(r.audio, torch.Tensor) and r.audio.shape == (2, 3000) and r.sample_rate == 22050
+    direct = separate(x, "a dog", sample_rate=22050, model=model).audio
+    torch.testing.assert_close(r.audio, direct, atol=1e-5, rtol=0)
+
+
+def test_embeddings_as_query(model):
+    x = noise((1, 4000))
+    emb = model.embed(["a dog", "rain"])
+    by_emb = separate(x, emb, sample_rate=SR, model=model).audio
+    by_text = separate(x, ["a dog", "rain"], sample_rate=SR, model=model).audio
+    torch.testing.assert_close(by_emb, by_text, atol=1e-6, rtol=0)
+
+
+# -- properties ---------------------------------------------------------------------------------
+def test_batched_queries_equal_single_queries(model):
+    x = noise((2, 5000))
+    queries = ["a dog", "rain", "a violin", "speech"]
+    batched = separate(x, queries, sample_rate=SR, model=model, batch_size=8).audio
+    small = separate(x, queries, sample_rate=SR, model=model, batch_size=3).audio
+    for i, q in enumerate(queries):
+        single = separate(x, q, sample_rate=SR, model=model).audio
+        torch.testing.assert_close(batched[i], single, atol=1e-5, rtol=0)
+        torch.testing.assert_close(small[i], single, atol=1e-5, rtol=0)
+
+
+def test_stereo_channels_are_separated_independently(model):
+    x = noise((2, 5000))
+    both = separate(x, "a dog", sample_rate=SR, model=model).audio
+    for c in range(2):
+        alone = separate(x[c], "a dog", sample_rate=SR, model=model).audio
+        torch.testing.assert_close(both[c], alone, atol=1e-5, rtol=0)
+
+
+def test_resampling_round_trip_keeps_rate_and_length(model):
+    x = noise((1, 44100 // 4 + 7))
+    r = separate(x.numpy(), "a dog", sample_rate=44100, model=model)
+    assert r.sample_rate == 44100 and r.audio.shape == x.shape
+
+
+def test_pure_tone_survives_resampling_there_and_back():
+    from audiosep.audio.resample import resample
+
+    t = torch.arange(44100) / 44100
+    tone = torch.sin(2 * math.pi * 1000 * t)  # well below 16 kHz's Nyquist
+    back = resample(resample(tone, 44100, SR), SR, 44100)[: tone.shape[-1]]
+    assert snr_db(tone[2000:-2000], back[2000:-2000]) > 60
+
+
+def test_inputs_are_not_mutated(model):
+    x = noise((2, 4000))
+    x_np = x.numpy().copy()
+    emb = model.embed(["a dog"]).clone()
+    x_copy, emb_copy = x.clone(), emb.clone()
+    separate(x, ["a dog"], sample_rate=SR, model=model, residual=True)
+    separate(x_np, emb, sample_rate=SR, model=model, residual=True, chunk_seconds=0.1, overlap_seconds=0.02)
+    assert torch.equal(x, x_copy) and torch.equal(emb, emb_copy)
+    np.testing.assert_array_equal(x_np, x_copy.numpy())
+
+
+def test_chunked_equals_single_pass_when_windows_see_enough_context(model):
+    x = noise((1, 3 * SR))
+    single = separate(x, "a dog", sample_rate=SR, model=model, chunk_seconds=None).audio
+    chunked = separate(x, "a dog", sample_rate=SR, model=model, chunk_seconds=1.0, overlap_seconds=0.3).audio
+    assert snr_db(single, chunked) > 30
+
+
+def test_silent_input_warns_and_returns_silence(model):
+    with pytest.warns(UserWarning, match="silent"):
+        r = separate(np.zeros((2, 1000), np.float32), ["a", "b"], sample_rate=SR, model=model, residual=True)
+    assert r.audio.shape == (2, 2, 1000) and not r.audio.any() and not r.residual.any()
+
+
+# -- validation ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "audio,query,kwargs,match",
+    [
+        (np.zeros(100, np.float32), "a dog", {}, "sample_rate is required"),
+        (np.array([0.1, np.nan] * 50, np.float32), "a dog", {"sample_rate": SR}, "NaN or Inf"),
+        (np.array([0.1, np.inf] * 50, np.float32), "a dog", {"sample_rate": SR}, "NaN or Inf"),
+        (np.zeros(0, np.float32), "a dog", {"sample_rate": SR}, "empty"),
+        (np.zeros((1, 2, 100), np.float32), "a dog", {"sample_rate": SR}, r"\[C, T\]"),
+        (np.zeros((1000, 2), np.float32), "a dog", {"sample_rate": SR}, r"audio\.T"),
+        (np.ones(100, np.float32), "  ", {"sample_rate": SR}, "empty query"),
+        (np.ones(100, np.float32), [], {"sample_rate": SR}, "no query"),
+        (np.ones(100, np.float32), torch.zeros(2, 3, 4), {"sample_rate": SR}, "embeddings"),
+    ],
+)
+def test_bad_input_raises_value_error(model, audio, query, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        separate(audio, query, model=model, **kwargs)
+
+
+def test_bf16_on_cpu_is_an_error(model):
+    with pytest.raises(ValueError, match="GPU"):
+        separate(noise((1, 1000)), "a dog", sample_rate=SR, model=model, device="cpu", bf16=True)
+
+
+def test_outputs_written_and_overwrite_refused_before_computing(model, tmp_path):
+    x = noise((2, 4000))
+    outs = [tmp_path / "dog.wav", tmp_path / "rain.flac"]
+    r = separate(x, ["a dog", "rain"], sample_rate=SR, model=model, output=outs, residual=True)
+    for i, p in enumerate(outs):
+        wav, sr = load_audio(p)
+        assert sr == SR and wav.shape == (2, 4000)
+        assert snr_db(r.audio[i], wav) > 40
+        assert (tmp_path / f"{p.stem}_residual{p.suffix}").is_file()
+    before = outs[0].read_bytes()
+
+    class Boom(AudioSep):
+        def forward(self, *a):
+            raise AssertionError("computed before checking outputs")
+
+    boom = Boom(model.separation_net, model.query_encoder)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        separate(x, ["a dog", "rain"], sample_rate=SR, model=boom, output=outs)
+    assert outs[0].read_bytes() == before
+    separate(x[:, :2000], ["a dog", "rain"], sample_rate=SR, model=model, output=outs, overwrite=True)
+    assert load_audio(outs[0])[0].shape == (2, 2000)
+
+
+def test_result_save_and_output_names(model, tmp_path):
+    r = separate(noise((1, 2000)), ["A dog, barking!", "rain"], sample_rate=SR, model=model, residual=True)
+    paths = r.save(tmp_path / "out")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        ["separated_a-dog-barking.wav", "separated_a-dog-barking_residual.wav", "separated_rain.wav",
+         "separated_rain_residual.wav"]
+    )
+    assert slugify("  ***  ") == "query"
+    assert [p.name for p in output_paths(tmp_path / "o/", ["x", "x"], "mix")] == ["mix_x.wav", "mix_x-2.wav"]
+    with pytest.raises(ValueError, match="folder"):
+        output_paths(tmp_path / "one.wav", ["a", "b"], "mix")
+
+
+def test_model_cache_loads_a_folder_once(model, tmp_path, monkeypatch):
+    from audiosep.separation import clear_model_cache
+
+    clear_model_cache()
+    loads = []
+
+    def counting(cls, name, **kw):
+        loads.append(name)
+        return model
+
+    monkeypatch.setattr(AudioSep, "from_pretrained", classmethod(counting))
+    for _ in range(2):
+        separate(noise((1, 1000)), "a dog", sample_rate=SR, model="some-bundle", device="cpu")
+    assert loads == ["some-bundle"]
+    clear_model_cache()
+
+
+# -- the full-size network: chunked vs single pass -----------------------------------------------
+def test_chunked_matches_single_pass_with_fixture_weights():
+    """20 s with the default windows: SNR >= 30 dB against one pass (reference weights)."""
+    from conftest import official_state_dict
+
+    from audiosep import load_separation_net
+
+    net = load_separation_net(official_state_dict())
+    full = AudioSep(net, HashEncoder(512))
+    sr = net.config.sample_rate
+    g = torch.Generator().manual_seed(0)
+    n = 20 * sr
+    t = torch.arange(n) / sr
+    x = 0.3 * torch.sin(2 * math.pi * (220 + 100 * torch.sin(2 * math.pi * 0.1 * t)) * t)
+    x += 0.1 * torch.randn(n, generator=g) * (torch.sin(2 * math.pi * 0.7 * t) > 0.3)
+    cond = torch.randn(1, 512, generator=g)
+    cond = cond / cond.norm()
+    single = separate(x, cond, sample_rate=sr, model=full, chunk_seconds=None).audio
+    chunked = separate(x, cond, sample_rate=sr, model=full).audio  # default chunking
+    assert snr_db(single, chunked) >= 30
+
+
+def test_default_windows_cost_at_most_10_percent_over_one_pass_on_60s():
+    """Work counted in STFT frames the network runs (padded to its pooling grid)."""
+    from types import SimpleNamespace
+
+    from audiosep.chunking import plan_windows
+    from audiosep.separation import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS, _window_sizes
+
+    cfg = ResUNetConfig()  # the released network: 32 kHz, hop 320, time downsample 32
+    fake = SimpleNamespace(sample_rate=cfg.sample_rate, separation_net=SimpleNamespace(config=cfg))
+    window, overlap = _window_sizes(fake, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS)
+    assert (window - overlap) % (cfg.hop_length * cfg.time_downsample) == 0
+
+    def frames(n):
+        f = n // cfg.hop_length + 1
+        return -(-f // cfg.time_downsample) * cfg.time_downsample
+
+    n = 60 * cfg.sample_rate
+    chunked = sum(frames(w.stop - w.start) for w in plan_windows(n, window, overlap))
+    assert chunked <= 1.1 * frames(n)
