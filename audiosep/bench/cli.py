@@ -1,0 +1,118 @@
+"""``audiosep-bench``: list, run and report the benchmarks.
+
+::
+
+    audiosep-bench list
+    audiosep-bench run clotho                                   # data in ./evaluation/data
+    audiosep-bench run audioset esc50 --data-root /data/eval --model ./my-model --batch-size 8
+    audiosep-bench run custom --metadata my_items.csv           # your own mixture,source,query CSV
+    audiosep-bench report bench-results/audiosep-base
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import BenchmarkError
+from .report import markdown_table, report
+from .runner import DATA_ENV, default_data_root, prepare_benchmark, run_benchmark
+from .specs import BENCHMARKS, get_spec
+
+DEFAULT_MODEL = "audiosep-base"
+DEFAULT_OUT = "bench-results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="audiosep-bench", description="Evaluate AudioSep models with the reference protocols.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the benchmarks and the released AudioSep numbers")
+    r = sub.add_parser("run", help="evaluate a model on one or more benchmarks")
+    r.add_argument("names", nargs="+", metavar="NAME", help=f"benchmarks: {', '.join(BENCHMARKS)}")
+    r.add_argument("--data-root", default=None,
+                   help=f"folder holding <set>/ folders (default ${DATA_ENV}, else ./evaluation/data)")
+    r.add_argument("--model", default=DEFAULT_MODEL, help=f"bundle name or saved model folder (default {DEFAULT_MODEL})")
+    r.add_argument("--metadata", default=None, help="item list CSV (one benchmark only; required for custom)")
+    r.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    r.add_argument("--batch-size", type=int, default=None, help="items per forward pass (default 8 on GPU, 1 on CPU)")
+    r.add_argument("--out", default=None, help=f"results folder (default {DEFAULT_OUT}/<model>)")
+    r.add_argument("--no-download", action="store_true", help="never download item lists")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rep = sub.add_parser("report", help="print the Markdown table of a results folder")
+    rep.add_argument("directory")
+    return p
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name or name).strip("-") or "model"
+
+
+def _list() -> str:
+    lines = []
+    for s in BENCHMARKS.values():
+        rel = f"  (AudioSep: SDRi {s.released['sdri']:.3f}, SI-SDR {s.released['si_sdr']:.3f})" if s.released else ""
+        lines.append(f"{s.name:18s} {s.description}{rel}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    specs = [get_spec(n) for n in args.names]
+    if args.metadata is not None and len(specs) > 1:
+        raise BenchmarkError("--metadata names the item list of one benchmark; run the benchmarks one at a time")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    batch_size = args.batch_size or (8 if str(device).startswith("cuda") else 1)
+    data_root = Path(args.data_root) if args.data_root else default_data_root()
+    out = Path(args.out) if args.out else Path(DEFAULT_OUT) / _slug(args.model)
+
+    # Check every benchmark's data and item list before loading (perhaps downloading) the model.
+    plans = [prepare_benchmark(spec, data_root=data_root, metadata=args.metadata, limit=args.limit,
+                               download=not args.no_download) for spec in specs]
+    from ..model import AudioSep
+
+    model = AudioSep.from_pretrained(args.model, device=device)
+    summaries = []
+    for plan in plans:
+        spec = plan.spec
+        s = run_benchmark(plan, model, out_dir=out / spec.name, batch_size=batch_size, device=device,
+                          model_name=str(args.model), progress=not args.no_progress)
+        n = s["items"]
+        if n["failed"]:
+            print(f"{spec.name}: {n['failed']} of {n['total']} items failed (see {out / spec.name / 'items.csv'})",
+                  file=sys.stderr)
+        summaries.append(s)
+    table = markdown_table(summaries)
+    (out / "report.md").write_text(report(out))
+    print(table, end="")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``audiosep-bench``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            print(_list())
+            return 0
+        if args.command == "report":
+            print(report(args.directory), end="")
+            return 0
+        return _run(args)
+    except (BenchmarkError, FileNotFoundError) as err:
+        print(f"audiosep-bench: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from ..hub import PretrainedError
+
+        if isinstance(err, PretrainedError):
+            print(f"audiosep-bench: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

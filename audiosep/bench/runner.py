@@ -1,0 +1,321 @@
+"""The one benchmark runner: items -> batched separation -> per-item scores -> summary.
+
+>>> from audiosep.bench import run_benchmark
+>>> summary = run_benchmark("clotho", model, data_root="evaluation/data", out_dir="bench")  # doctest: +SKIP
+
+Outputs in ``out_dir``: ``items.csv`` (one row per item, written and flushed as it is scored,
+with an ``error`` column for items that could not be read), ``summary.json`` and ``run.json``
+(the model and protocol the folder belongs to). Running again into the same folder resumes:
+items already scored are skipped, and the summary is the one an uninterrupted run would give.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import itertools
+import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+from torch import Tensor
+
+from ..io.atomic import atomic_path
+from .aggregate import aggregate, group_count
+from .errors import BenchmarkError
+from .extras import available_extras, extra_scores
+from .items import Item, check_data, read_items
+from .metadata import find_metadata
+from .results import BASE_COLUMNS, ResultsFile, parse_row
+from .specs import BenchmarkSpec, get_spec
+
+ITEMS_FILE, SUMMARY_FILE, RUN_FILE = "items.csv", "summary.json", "run.json"
+DATA_ENV = "AUDIOSEP_DATA"
+DEFAULT_DATA_ROOT = os.path.join("evaluation", "data")  # the reference repository's layout
+LENGTH_TOLERANCE = 0.01  # mixture and source may differ by 1 % in length (cropped); more is an error
+
+
+def default_data_root() -> Path:
+    """``$AUDIOSEP_DATA``, else ``./evaluation/data`` (where the reference keeps its evaluation data)."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT)
+
+
+@dataclass
+class _Loaded:
+    item: Item
+    mixture: Tensor  # [L] at the model's rate
+    source: Tensor  # [L]
+
+
+def load_mono(path: Path, sample_rate: int) -> Tensor:
+    """Tensor[L]: the file averaged to mono and resampled to ``sample_rate`` (float32)."""
+    from ..audio.io import load_audio
+    from ..audio.resample import resample
+
+    audio, sr = load_audio(path)
+    return resample(audio.mean(0), sr, sample_rate).float()
+
+
+def _load_item(item: Item, sample_rate: int) -> _Loaded:
+    mix = load_mono(Item.resolve(item.mixture), sample_rate)
+    src = load_mono(Item.resolve(item.source), sample_rate)
+    n = min(mix.shape[-1], src.shape[-1])
+    if max(mix.shape[-1], src.shape[-1]) - n > LENGTH_TOLERANCE * n:
+        raise ValueError(
+            f"mixture and source lengths differ ({mix.shape[-1]} vs {src.shape[-1]} samples at "
+            f"{sample_rate} Hz); the item's files do not belong together"
+        )
+    return _Loaded(item, mix[:n], src[:n])
+
+
+def _prefetch(fn: Callable[[Item], Any], items: Iterable[Item], depth: int) -> Iterator[tuple[Item, Any]]:
+    """Yield ``(item, fn(item) or the exception it raised)`` in order, loading ``depth`` ahead."""
+
+    def safe(item: Item) -> tuple[Item, Any]:
+        try:
+            return item, fn(item)
+        except Exception as err:  # reported per item by the caller
+            return item, err
+
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        queue = deque(pool.submit(safe, x) for x in itertools.islice(it, depth))
+        while queue:
+            result = queue.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                queue.append(pool.submit(safe, nxt))
+            yield result
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over the separation network's tensors (names, shapes, bytes) and the query encoder's config."""
+    h = hashlib.sha256()
+    net = getattr(model, "separation_net", model)
+    for name, t in sorted(net.state_dict().items()):
+        t = t.detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    encoder = getattr(model, "query_encoder", None)
+    if encoder is not None:
+        try:
+            h.update(json.dumps(encoder.config_dict(), sort_keys=True).encode())
+        except NotImplementedError:
+            h.update(type(encoder).__qualname__.encode())
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("audiosep", "torch", "numpy", "soundfile", "soxr", "torchmetrics", "pesq", "pystoi"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _file_sha256(path: Path | None) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """A benchmark's checked items, ready to run (see :func:`prepare_benchmark`)."""
+
+    spec: BenchmarkSpec
+    items: list[Item]
+    metadata: Path | None
+    limit: int | None
+
+
+def prepare_benchmark(
+    benchmark: str | BenchmarkSpec,
+    *,
+    data_root: str | os.PathLike | None = None,
+    metadata: str | os.PathLike | None = None,
+    limit: int | None = None,
+    download: bool = True,
+) -> BenchmarkPlan:
+    """Find the item list and the data of a benchmark, and check them, before any model is loaded.
+
+    Raises
+    ------
+    BenchmarkDataError, MetadataError
+        Naming the expected layout and where the data comes from.
+    """
+    spec = benchmark if isinstance(benchmark, BenchmarkSpec) else get_spec(benchmark)
+    data_root = Path(data_root) if data_root is not None else default_data_root()
+    data_dir = data_root / spec.data_dir
+    if spec.layout == "custom" and metadata is None:
+        raise BenchmarkError("the custom benchmark needs your CSV of mixture,source,query rows: pass --metadata PATH")
+    if spec.layout != "custom" and not data_dir.is_dir():
+        check_data(spec, data_dir, [])  # raises with the layout and where to get the data
+    meta_path = None
+    if spec.metadata is not None or metadata is not None:
+        meta_path = find_metadata(spec.metadata or "", data_root, explicit=metadata, download=download)
+    items = read_items(spec, data_dir, meta_path)
+    if limit is not None:
+        items = items[: max(int(limit), 0)]
+    check_data(spec, data_dir, items)
+    return BenchmarkPlan(spec, items, meta_path, limit)
+
+
+def run_benchmark(
+    benchmark: "str | BenchmarkSpec | BenchmarkPlan",
+    model: torch.nn.Module,
+    *,
+    out_dir: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
+    metadata: str | os.PathLike | None = None,
+    limit: int | None = None,
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    model_name: str | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on one benchmark and write its results to ``out_dir``.
+
+    Parameters
+    ----------
+    benchmark : str, BenchmarkSpec or BenchmarkPlan
+        A name from :data:`audiosep.bench.BENCHMARKS`, a declaration, or the result of
+        :func:`prepare_benchmark` (then ``data_root``, ``metadata``, ``limit`` are not used).
+    model : AudioSep (or any module with ``sample_rate``, ``embed(list[str]) -> Tensor[N, D]`` and
+        ``forward(Tensor[B, 1, L], Tensor[B, D]) -> Tensor[B, 1, L]``)
+    out_dir : path
+        This benchmark's results folder (resumed if it holds an earlier run of the same model).
+    data_root : path, optional
+        Folder holding ``<set>/`` folders; default :func:`default_data_root`.
+    metadata : path, optional
+        The item list; default: found or downloaded by :func:`~audiosep.bench.metadata.find_metadata`.
+        Required for ``custom``.
+    limit : int, optional
+        Evaluate only the first ``limit`` items.
+    batch_size : int
+        Items of equal length separated together.
+    device : device, optional
+        Moves the model there; default: where it is.
+
+    Returns
+    -------
+    dict
+        The summary, as written to ``summary.json``.
+    """
+    plan = benchmark if isinstance(benchmark, BenchmarkPlan) else prepare_benchmark(
+        benchmark, data_root=data_root, metadata=metadata, limit=limit, download=download)
+    spec, items, meta_path = plan.spec, plan.items, plan.metadata
+    if batch_size < 1:
+        raise BenchmarkError(f"batch size must be at least 1, got {batch_size}")
+
+    if device is not None:
+        model = model.to(device)
+    model.eval()
+    sample_rate = int(model.sample_rate)
+    name = model_name or getattr(model, "name", None) or type(model).__name__
+    digest = weights_digest(model)
+    extras = [m for m in spec.extra_metrics if m in available_extras()]
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_info = {"benchmark": spec.name, "model": name, "weights_sha256": digest, "sample_rate": sample_rate,
+                "metadata_sha256": _file_sha256(meta_path)}
+    _claim(out_dir / RUN_FILE, run_info)
+
+    with ResultsFile(out_dir / ITEMS_FILE, [*BASE_COLUMNS, *extras]) as results:
+        done = results.done()
+        pending = [it for it in items if it.key not in done]
+        _evaluate(model, pending, results, sample_rate, batch_size, extras, len(items) - len(pending), len(items),
+                  progress, spec.name)
+        rows = [results.rows[it.key] for it in items if it.key in results.rows]
+
+    summary = _summary(spec, rows, len(items), run_info, meta_path, extras,
+                       {"limit": plan.limit, "batch_size": batch_size, "device": str(getattr(model, "device", device or "cpu"))})
+    with atomic_path(out_dir / SUMMARY_FILE) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _claim(path: Path, info: dict[str, Any]) -> None:
+    """Write ``run.json``, or check that the folder's earlier run is of the same model and items."""
+    if path.exists():
+        old = json.loads(path.read_text())
+        for k in ("benchmark", "weights_sha256", "sample_rate", "metadata_sha256"):
+            if old.get(k) != info[k]:
+                raise BenchmarkError(
+                    f"{path.parent} holds results of another run ({k} {old.get(k)!r} != {info[k]!r}); "
+                    "pass a new --out folder, or delete that one to start over"
+                )
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, total, progress, label) -> None:
+    from tqdm.auto import tqdm
+
+    from ..metrics import score
+
+    device = getattr(model, "device", torch.device("cpu"))
+    bar = tqdm(total=total, initial=done, desc=label, unit="item", disable=not progress, dynamic_ncols=True)
+    batch: list[_Loaded] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        mixture = torch.stack([b.mixture for b in batch])[:, None].to(device)  # [B, 1, L]
+        with torch.inference_mode():
+            condition = model.embed([b.item.query for b in batch])
+            estimate = model(mixture, condition.to(device)).float().cpu()[:, 0]  # [B, L]
+        for b, est in zip(batch, estimate):
+            row = {"key": b.item.key, "query": b.item.query, "group": b.item.group,
+                   **score(est, b.source, b.mixture).to_dict()}
+            row.update(extra_scores(est, b.source, sample_rate, extras))
+            results.write(row)
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for item, loaded in _prefetch(lambda it: _load_item(it, sample_rate), pending, depth=2 * batch_size + 2):
+            if isinstance(loaded, Exception):
+                results.write({"key": item.key, "query": item.query, "group": item.group,
+                               "error": f"{type(loaded).__name__}: {loaded}".replace("\n", " ")})
+                bar.update(1)
+                continue
+            if batch and (len(batch) >= batch_size or batch[0].mixture.shape[-1] != loaded.mixture.shape[-1]):
+                flush()
+            batch.append(loaded)
+        flush()
+    finally:
+        bar.close()
+
+
+def _summary(spec, rows, total, run_info, meta_path, extras, options) -> dict[str, Any]:
+    parsed = [parse_row(r) for r in rows]
+    scored = [r for r in parsed if not r.get("error")]
+    failed = [{"key": r["key"], "error": r["error"]} for r in parsed if r.get("error")]
+    return {
+        "benchmark": spec.name,
+        "description": spec.description,
+        "model": {"name": run_info["model"], "weights_sha256": run_info["weights_sha256"],
+                  "sample_rate": run_info["sample_rate"]},
+        "protocol": {"layout": spec.layout, "query": spec.query_column, "aggregation": spec.aggregation,
+                     "group": spec.group_column, "metadata": str(meta_path) if meta_path else None,
+                     "metadata_sha256": run_info["metadata_sha256"], "extra_metrics": extras,
+                     "sdr": "reference SNR-style SDR and SI-SDR without mean removal (audiosep.metrics)"},
+        "versions": package_versions(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "items": {"total": total, "scored": len(scored), "failed": len(failed),
+                  "missing": total - len(parsed), "groups": group_count(scored) if spec.group_column else None},
+        "scores": aggregate(scored, spec.aggregation),
+        "released": dict(spec.released),
+        "failures": failed,
+        "options": options,
+    }
