@@ -1,11 +1,23 @@
-"""Building blocks of the ResUNet: FiLM, residual conv block, encoder and decoder levels."""
+"""Building blocks of the ResUNet: FiLM, residual conv block, encoder and decoder levels.
+
+Every block has two forward paths that compute the same function:
+
+* the *plain* path runs BatchNorm, FiLM and LeakyReLU as separate modules; it is used in
+  training (batch statistics, running-stat updates) and, on request, as a baseline;
+* the *fused* path (eval mode only) folds BatchNorm and FiLM into one per-channel affine
+  ``x * a + b`` (one pass over the tensor), applies LeakyReLU in place and, when no gradient
+  is needed, reuses buffers that are dead afterwards. See :mod:`audiosep.nn.fused`.
+
+The switch is the ``fused`` attribute, set for the whole network by
+:meth:`audiosep.nn.ResUNet.set_fused`.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-NEG_SLOPE = 0.01
+from .fused import NEG_SLOPE, affine_act, no_grad_needed, upsample_into
 
 
 class FiLM(nn.Module):
@@ -34,13 +46,40 @@ class FiLM(nn.Module):
 class NormAct(nn.Module):
     """BatchNorm, FiLM, LeakyReLU."""
 
+    fused = True
+
     def __init__(self, channels: int, condition_dim: int, scale: bool, momentum: float) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(channels, momentum=momentum)
         self.film = FiLM(condition_dim, channels, scale)
 
-    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
-        return F.leaky_relu(self.film(self.norm(x), condition), NEG_SLOPE)
+    def affine(self, condition: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Eval-mode BatchNorm + FiLM as one affine map ``x * a + b``.
+
+        condition: Tensor[B, D] -> a, b: Tensor[B, C, 1, 1] (in ``dtype``).
+        """
+        norm = self.norm
+        a = norm.weight * torch.rsqrt(norm.running_var + norm.eps)  # [C]
+        b = norm.bias - norm.running_mean * a
+        shift = self.film.shift(condition)  # [B, C]
+        if self.film.scale is None:
+            a = a.expand_as(shift)
+            b = b + shift
+        else:
+            s = 1.0 + self.film.scale(condition)
+            a, b = a * s, b * s + shift
+        return a.to(dtype)[:, :, None, None], b.to(dtype)[:, :, None, None]
+
+    def forward(self, x: Tensor, condition: Tensor, inplace: bool = False) -> Tensor:
+        """x: Tensor[B, C, T, F]; condition: Tensor[B, D] -> Tensor[B, C, T, F].
+
+        ``inplace=True`` lets the fused path overwrite ``x`` (only honoured when no gradient
+        is needed); callers pass it when ``x`` is dead afterwards.
+        """
+        if self.training or not self.fused or not self.norm.track_running_stats:
+            return F.leaky_relu(self.film(self.norm(x), condition), NEG_SLOPE)
+        a, b = self.affine(condition, x.dtype)
+        return affine_act(x, a, b, inplace=inplace and no_grad_needed(x, a, b))
 
 
 class ResBlock(nn.Module):
@@ -62,8 +101,12 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, condition: Tensor) -> Tensor:
         h = self.conv1(self.act1(x, condition))
-        h = self.conv2(self.act2(h, condition))
-        return h + (x if self.shortcut is None else self.shortcut(x))
+        h = self.conv2(self.act2(h, condition, inplace=True))  # conv1's output is dead
+        res = x if self.shortcut is None else self.shortcut(x)
+        if not self.act1.fused or self.training:
+            return h + res
+        # conv2's output is a fresh tensor that autograd does not need: add in place.
+        return h.add_(res)
 
 
 class EncoderLevel(nn.Module):
@@ -94,5 +137,10 @@ class DecoderLevel(nn.Module):
         self.block = ResBlock(2 * skip_ch, skip_ch, condition_dim, scale, momentum)
 
     def forward(self, x: Tensor, skip: Tensor, condition: Tensor) -> Tensor:
-        x = self.up(self.act(x, condition))
-        return self.block(torch.cat((x, skip), dim=1), condition)
+        if self.training or not self.act.fused:
+            x = self.up(self.act(x, condition))
+            return self.block(torch.cat((x, skip), dim=1), condition)
+        # x is the previous level's output and dead after this: activate it in place, and
+        # write the upsampled tensor straight into the concatenation buffer.
+        x = self.act(x, condition, inplace=True)
+        return self.block(upsample_into(self.up, x, skip), condition)

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import DecoderLevel, EncoderLevel, ResBlock
+from .blocks import DecoderLevel, EncoderLevel, NormAct, ResBlock
 from .config import ResUNetConfig
+from .fused import stem_into
 from .spectral import Spectral
 
 
@@ -19,7 +20,16 @@ class ResUNet(nn.Module):
     Parameters
     ----------
     config : ResUNetConfig
+
+    Notes
+    -----
+    By default the network runs its *fused* path: channels-last activations and, in eval
+    mode, BatchNorm + FiLM folded into one per-channel affine with in-place LeakyReLU (see
+    :mod:`audiosep.nn.fused`). ``set_fused(False)`` selects the plain module-by-module
+    computation (the reference's structure); both compute the same function.
     """
+
+    fused = True
 
     def __init__(self, config: ResUNetConfig | None = None) -> None:
         super().__init__()
@@ -42,6 +52,18 @@ class ResUNet(nn.Module):
         )
         self.head = nn.Conv2d(cfg.stem_channels, 3, 1)
         self.reset_parameters()
+
+    def set_fused(self, enabled: bool = True) -> "ResUNet":
+        """Choose the fused fast path (default) or the plain module-by-module forward.
+
+        Both compute the same function (to float32 rounding); the plain path is kept as a
+        baseline for tests and benchmarks. Returns ``self``.
+        """
+        self.fused = bool(enabled)
+        for m in self.modules():
+            if isinstance(m, NormAct):
+                m.fused = self.fused
+        return self
 
     def reset_parameters(self) -> None:
         """Xavier-uniform convolutions and linears with zero bias; BatchNorm as identity."""
@@ -78,7 +100,10 @@ class ResUNet(nn.Module):
         x = self.input_norm(mag.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)
         pad = -frames % cfg.time_downsample
         x = F.pad(x, (0, 0, 0, pad))[:, None, :, : cfg.freq_bins]  # [B, 1, T', F-1]
-        x = self.stem(x)
+        if self.fused:  # channels-last from here on: oneDNN/cuDNN convolutions prefer it
+            x = stem_into(self.stem, x)
+        else:
+            x = self.stem(x)
         skips = []
         for level in self.encoder:
             x, skip = level(x, condition)
@@ -86,7 +111,7 @@ class ResUNet(nn.Module):
         x = self.bottleneck(x, condition)
         for level, skip in zip(self.decoder, reversed(skips)):
             x = level(x, skip, condition)
-        return self.head(x)
+        return self.head(x).contiguous()
 
     def forward(self, mixture: Tensor, condition: Tensor) -> Tensor:
         """Separate the source described by ``condition`` from ``mixture``.
@@ -102,12 +127,16 @@ class ResUNet(nn.Module):
         -------
         Tensor[B, 1, L]
         """
+        dim = self.config.condition_dim
         if mixture.dim() != 3 or mixture.shape[1] != 1:
-            raise ValueError(f"mixture must be Tensor[B, 1, L], got shape {tuple(mixture.shape)}")
-        if condition.dim() != 2 or condition.shape[0] != mixture.shape[0]:
             raise ValueError(
-                f"condition must be Tensor[B, D] with B = {mixture.shape[0]}, "
-                f"got shape {tuple(condition.shape)}"
+                f"mixture must be Tensor[B, 1, L] (mono waveforms), got shape {tuple(mixture.shape)}; "
+                "for a Tensor[L] use mixture[None, None], for Tensor[B, L] use mixture[:, None]"
+            )
+        if condition.dim() != 2 or condition.shape != (mixture.shape[0], dim):
+            raise ValueError(
+                f"condition must be Tensor[B, D] = Tensor[{mixture.shape[0]}, {dim}] (one query "
+                f"embedding per mixture), got shape {tuple(condition.shape)}"
             )
         length = mixture.shape[-1]
         mag, cos, sin = self.spectral(mixture[:, 0])

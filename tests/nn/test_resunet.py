@@ -1,0 +1,179 @@
+"""The separation network: shapes, the fused eval path against the plain one, training mode."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audiosep.nn import ResUNet, ResUNetConfig
+
+TINY = dict(
+    sample_rate=16000, n_fft=256, hop_length=64, stem_channels=4, encoder_channels=(4, 8, 8),
+    pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=16,
+)
+# The DCASE 2024 Task 9 baseline's STFT (16 kHz, n_fft 1024, hop 160) with the default
+# six-level layout, narrowed so the test stays fast.
+DCASE = dict(
+    sample_rate=16000, n_fft=1024, hop_length=160, stem_channels=4,
+    encoder_channels=(4, 4, 8, 8, 8, 8), condition_dim=16,
+    pool_sizes=((2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
+)
+
+
+def make_net(seed: int = 0, **overrides) -> ResUNet:
+    """A tiny network whose BatchNorms and FiLMs are far from the identity."""
+    cfg = ResUNetConfig(**{**TINY, **overrides})
+    gen = torch.Generator().manual_seed(seed)
+    net = ResUNet(cfg)
+    with torch.no_grad():
+        for name, p in net.named_parameters():  # seeded, He-like scale: no global RNG
+            std = 0.1 if ".film." in name else (p[0].numel() ** -0.5 if p.dim() > 1 else 0.05)
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) * 2 + 0.2)
+    return net.eval()
+
+
+def inputs(batch: int, length: int, dim: int = 16, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 1, length, generator=gen) * 0.3, torch.randn(batch, dim, generator=gen)
+
+
+def run(net: ResUNet, fused: bool, mix, cond, grad: bool = False):
+    net.set_fused(fused)
+    with torch.set_grad_enabled(grad):
+        return net(mix, cond)
+
+
+@pytest.mark.parametrize("length", [4321, 1000, 64 * 37 + 1])
+def test_output_length_matches_odd_input_lengths(length):
+    mix, cond = inputs(2, length)
+    out = run(make_net(), True, mix, cond)
+    assert out.shape == (2, 1, length)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("film", ["shift", "scale_shift"])
+def test_fused_eval_path_equals_plain_path(film):
+    net = make_net(film=film)
+    mix, cond = inputs(2, 5000)
+    plain = run(net, False, mix, cond)
+    fused = run(net, True, mix, cond)
+    assert (fused - plain).abs().max() <= 1e-5 * max(1.0, plain.abs().max().item())
+    mag, _, _ = net.spectral(mix[:, 0])
+    with torch.no_grad():
+        ref_logits = net.set_fused(False).logits(mag, cond)
+        logits = net.set_fused(True).logits(mag, cond)
+    assert (logits - ref_logits).abs().max() <= 1e-4 * max(1.0, ref_logits.abs().max().item())
+
+
+def test_fused_path_leaves_inputs_and_weights_untouched():
+    net = make_net()
+    mix, cond = inputs(1, 3000)
+    mix0, cond0 = mix.clone(), cond.clone()
+    state0 = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.inference_mode():
+        first = net(mix, cond)
+        second = net(mix, cond)
+    assert torch.equal(mix, mix0) and torch.equal(cond, cond0)
+    assert torch.equal(first, second)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state0[k]), k
+
+
+def test_eval_mode_gradients_match_plain_path():
+    """Fine-tuning with frozen BatchNorm statistics: the fused path must stay differentiable."""
+    mix, cond = inputs(1, 3000)
+    grads = []
+    for fused in (False, True):
+        net = make_net(film="scale_shift")
+        out = run(net, fused, mix, cond.clone().requires_grad_(), grad=True)
+        out.square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 0
+    for name, g in grads[0].items():
+        assert torch.allclose(grads[1][name], g, rtol=1e-3, atol=1e-6), name
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_train_mode_uses_batch_statistics_and_backpropagates(fused):
+    net = make_net().train().set_fused(fused)
+    mix, cond = inputs(2, 3000)
+    before = net.encoder[0].block.act1.norm.running_mean.clone()
+    out = net(mix, cond)
+    out.abs().mean().backward()
+    assert not torch.equal(net.encoder[0].block.act1.norm.running_mean, before)
+    assert net.input_norm.num_batches_tracked.item() == 1
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert net.decoder[-1].block.conv2.weight.grad.abs().sum() > 0
+    # Same batch statistics whichever path: training output does not depend on ``fused``.
+    other = make_net().train().set_fused(not fused)
+    with torch.no_grad():
+        assert torch.allclose(other(mix, cond), out.detach(), atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [DCASE, dict(film="scale_shift")])
+def test_other_configurations(overrides):
+    net = make_net(**overrides)
+    sr = net.config.sample_rate
+    mix, cond = inputs(2, int(0.7 * sr) + 3)
+    fused = run(net, True, mix, cond)
+    plain = run(net, False, mix, cond)
+    assert fused.shape == mix.shape
+    assert (fused - plain).abs().max() <= 1e-5 * max(1.0, plain.abs().max().item())
+
+
+def test_batch_of_two_equals_two_batches_of_one():
+    net = make_net()
+    mix, cond = inputs(2, 4000)
+    both = run(net, True, mix, cond)
+    single = torch.cat([run(net, True, mix[i : i + 1], cond[i : i + 1]) for i in range(2)])
+    assert torch.allclose(both, single, atol=1e-6)
+
+
+def test_nyquist_bin_of_output_spectrum_is_zero():
+    net = make_net()
+    captured = {}
+    inverse = net.spectral.inverse
+
+    def spy(real, imag, length):
+        captured["real"], captured["imag"] = real, imag
+        return inverse(real, imag, length)
+
+    net.spectral.inverse = spy
+    mix, cond = inputs(1, 3000)
+    run(net, True, mix, cond)
+    real, imag = captured["real"], captured["imag"]
+    assert real.shape[-1] == net.config.n_fft // 2 + 1
+    assert torch.all(real[..., -1] == 0) and torch.all(imag[..., -1] == 0)
+    assert real[..., :-1].abs().sum() > 0
+
+
+def test_bf16_autocast_on_cpu_is_close_to_float32():
+    net = make_net()
+    mix, cond = inputs(1, 4000)
+    ref = run(net, True, mix, cond)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = run(net, True, mix, cond).float()
+    snr = 10 * torch.log10(ref.square().sum() / (low - ref).square().sum())
+    assert snr > 15, f"bf16 SNR vs float32 only {snr:.1f} dB"
+
+
+@pytest.mark.parametrize(
+    "mix_shape, cond_shape, expected",
+    [
+        ((1, 3000), (1, 16), r"Tensor\[B, 1, L\]"),
+        ((2, 2, 3000), (2, 16), r"Tensor\[B, 1, L\]"),
+        ((2, 1, 3000), (1, 16), r"Tensor\[2, 16\]"),
+        ((2, 1, 3000), (2, 8), r"Tensor\[2, 16\]"),
+        ((1, 1, 3000), (16,), r"Tensor\[1, 16\]"),
+    ],
+)
+def test_bad_shapes_raise_value_errors_naming_the_expected_shape(mix_shape, cond_shape, expected):
+    net = make_net()
+    with pytest.raises(ValueError, match=expected):
+        net(torch.zeros(mix_shape), torch.zeros(cond_shape))
