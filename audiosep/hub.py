@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,7 +44,28 @@ class PretrainedError(RuntimeError):
 
 
 class WeightsUnavailableError(PretrainedError):
-    """Some files of a pretrained model are neither cached nor downloadable."""
+    """Some files of a pretrained model are neither cached nor downloadable.
+
+    Attributes
+    ----------
+    missing : list of (RemoteFile, reason)
+    directory : Path
+        Folder the files must be put in.
+    """
+
+    def __init__(self, message: str, missing: Sequence[tuple["RemoteFile", str]] = (), directory: Path | None = None) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+        self.directory = directory
+
+    def one_line(self) -> str:
+        """The problem and the fix in one line (for command-line tools)."""
+        names = ", ".join(f.filename for f, _ in self.missing)
+        return (
+            f"pretrained weights not available offline: {len(self.missing)} file(s) missing from "
+            f"{self.directory} ({names}); download them there (`audiosep models --files NAME` "
+            "lists their URLs) or set AUDIOSEP_CACHE to a folder that holds them"
+        )
 
 
 class ChecksumError(PretrainedError):
@@ -163,6 +186,24 @@ def _offline() -> bool:
     return flag in ("1", "true", "yes", "on")
 
 
+def _unreachable_reason(url: str) -> str | None:
+    """Why ``url``'s host surely cannot be reached (its name does not resolve), else None.
+
+    Saves the Hugging Face client's retries (over a minute per file) on machines with no
+    network. With a proxy configured the proxy resolves names, so nothing is concluded.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    host = urllib.parse.urlparse(url).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except (socket.gaierror, UnicodeError) as err:
+        return f"no network: cannot resolve {host} ({err})"
+    except OSError:
+        return None
+    return None
+
+
 def _download(file: RemoteFile, target: Path) -> None:
     """Fetch ``file`` to ``target``: temporary folder, verify, atomic rename."""
     import huggingface_hub
@@ -229,6 +270,7 @@ def fetch_files(
     offline = _offline() if offline is None else offline
     found: dict[str, Path] = {}
     missing: list[tuple[RemoteFile, str]] = []
+    network_down: str | None = None
     for file in files:
         target = directory / file.filename
         if target.is_file():
@@ -240,6 +282,10 @@ def fetch_files(
             _discard(target)
         if offline:
             missing.append((file, "offline (HF_HUB_OFFLINE is set)"))
+            continue
+        network_down = network_down or _unreachable_reason(file.url)
+        if network_down:
+            missing.append((file, network_down))
             continue
         try:
             _download(file, target)
@@ -256,6 +302,8 @@ def fetch_files(
             f"{len(missing)} pretrained file(s) are not in the cache and could not be downloaded:\n"
             + "\n".join(lines)
             + f"\nDownload them on a machine with internet access and put them in {directory} "
-            "(keeping the names above), or set AUDIOSEP_CACHE / cache_dir to a folder that holds them."
+            "(keeping the names above), or set AUDIOSEP_CACHE / cache_dir to a folder that holds them.",
+            missing=missing,
+            directory=directory,
         )
     return found

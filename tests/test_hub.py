@@ -54,6 +54,7 @@ class FakeHub:
 def fake_hub(monkeypatch):
     fake = FakeHub({f"files/{name}": data for name, data in CONTENT.items()})
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(hub, "_unreachable_reason", lambda url: None)  # the fake hub is "reachable"
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return fake
 
@@ -181,3 +182,19 @@ def test_remote_file_urls_follow_the_hub_scheme():
                                       revision="abc") == space.url
     with pytest.raises(ValueError, match="64 lower-case hex"):
         RemoteFile("x", repo_id="a/b", path_in_repo="x", sha256="ABC")
+
+
+def test_unresolvable_host_fails_fast_without_calling_the_client(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(a))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hub.RemoteFile, "url", property(lambda self: "https://no-such-host.invalid/x"))
+    files = [RemoteFile(f"f{i}.bin", repo_id="a/b", path_in_repo=f"f{i}.bin") for i in range(2)]
+    with pytest.raises(WeightsUnavailableError) as info:
+        fetch_files(files, tmp_path)
+    assert calls == []
+    assert "cannot resolve no-such-host.invalid" in str(info.value)
+    line = info.value.one_line()
+    assert "\n" not in line and "f0.bin, f1.bin" in line and str(tmp_path) in line

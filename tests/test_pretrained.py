@@ -9,7 +9,7 @@ import huggingface_hub
 import pytest
 import torch
 
-from audiosep import pretrained
+from audiosep import hub, pretrained
 from audiosep.checkpoint import save_separation_net
 from audiosep.model import AudioSep
 from audiosep.nn.config import ResUNetConfig
@@ -112,6 +112,7 @@ def tiny_bundle(tmp_path, monkeypatch):
         return str(out)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(hub, "_unreachable_reason", lambda url: None)  # the fake hub is "reachable"
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     bundle = Bundle(
         name="tiny-test", description="tiny test model", sample_rate=16000, licence="MIT",

@@ -22,13 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     separate_cmd.add_parser(sub)
     models = sub.add_parser("models", help="list the pretrained models")
+    models.add_argument("--files", metavar="NAME", help="list NAME's files: URL, sha256 and cache path")
     models.set_defaults(func=_models)
     return parser
 
 
 def _models(args: argparse.Namespace) -> int:
-    from ..pretrained import list_models
+    from ..pretrained import bundle_dir, get_bundle, list_models
 
+    if args.files:
+        bundle = get_bundle(args.files)
+        folder = bundle_dir(bundle.name)
+        for f in bundle.files:
+            print(f"{f.filename}\n  url    {f.url}\n  sha256 {f.sha256 or 'not pinned'}\n  path   {folder / f.filename}")
+        return 0
     for name, description in list_models().items():
         print(f"{name}\t{description}")
     return 0
@@ -52,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except _user_errors() as err:
-        message = str(err) or type(err).__name__
+        one_line = getattr(err, "one_line", None)
+        message = one_line() if callable(one_line) else (str(err) or type(err).__name__)
+        message = " ".join(message.split())  # one line, whatever the exception text holds
         print(f"audiosep: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

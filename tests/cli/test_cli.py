@@ -130,9 +130,19 @@ def test_weights_unavailable_offline(mix, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
     code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "out/", "--model", "audiosep-base", "--device", "cpu"], capsys)
-    # the registry's message lists the missing files, one per line, and says where to put them
-    assert code == 2 and err.startswith("audiosep: error: ") and "audiosep_base_4M_steps.ckpt" in err
-    assert "AUDIOSEP_CACHE" in err
+    # one line naming the missing files, the folder to put them in and the fix
+    assert code == 2 and err.startswith("audiosep: error: ") and err.count("\n") == 1
+    assert "audiosep_base_4M_steps.ckpt" in err and str(tmp_path / "cache" / "audiosep-base") in err
+    assert "AUDIOSEP_CACHE" in err and "audiosep models --files" in err
+
+
+def test_models_files_lists_urls_and_paths(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
+    code, out, _ = run(["models", "--files", "audiosep-base"], capsys)
+    assert code == 0
+    assert "https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/" in out
+    assert str(tmp_path / "cache" / "audiosep-base" / "audiosep_base_4M_steps.ckpt") in out
+    assert "f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c" in out
 
 
 def test_models_lists_bundles(capsys):
