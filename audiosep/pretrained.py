@@ -64,6 +64,9 @@ __all__ = [
 ]
 
 
+#: The bundle used when no model is named (``separate()``, ``audiosep``, ``audiosep-bench``).
+DEFAULT_MODEL = "audiosep-base"
+
 class UnknownModelError(PretrainedError, KeyError):
     """No bundle has the requested name."""
 

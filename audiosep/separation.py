@@ -20,9 +20,8 @@ from torch import Tensor
 from .audio.io import load_audio, save_audio
 from .audio.resample import resample
 from .chunking import aligned_sizes, apply_chunked
+from . import pretrained
 
-#: Bundle used when ``model=None``.
-DEFAULT_MODEL = "audiosep-base"
 #: Window length for long inputs (seconds). See :data:`DEFAULT_OVERLAP_SECONDS`.
 DEFAULT_CHUNK_SECONDS = 10.0
 #: Samples shared by neighbouring windows (seconds); the cross-fade covers its middle half.
@@ -104,7 +103,7 @@ def separate(
         audio is resampled to the model's rate and the result back to this one, same length.
     model : AudioSep, str or path, optional
         A model, a bundle name (see ``audiosep.list_models()``) or a saved folder; default
-        :data:`DEFAULT_MODEL`. Loaded models are cached per (name, device).
+        :data:`audiosep.pretrained.DEFAULT_MODEL`. Loaded models are cached per (name, device).
     device : {"cuda", "mps", "cpu"}, optional
         Default: cuda if available, else mps, else cpu (an ``AudioSep`` passed in without
         ``device`` stays where it is).
@@ -342,7 +341,7 @@ def _resolve_model(model, device):
             model = model.to(device)
         return model.eval()
     if model is None:
-        model = DEFAULT_MODEL
+        model = pretrained.DEFAULT_MODEL
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"model must be an AudioSep, a bundle name or a folder, got {type(model).__name__}")
     dev = torch.device(device) if device is not None else default_device()

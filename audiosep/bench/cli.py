@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..pretrained import DEFAULT_MODEL
 from .errors import BenchmarkError
 from .report import markdown_table, report
 from .runner import DATA_ENV, default_data_root, prepare_benchmark, run_benchmark
 from .specs import BENCHMARKS, get_spec
 
-DEFAULT_MODEL = "audiosep-base"
 DEFAULT_OUT = "bench-results"
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from ..separation import DEFAULT_CHUNK_SECONDS, DEFAULT_MODEL
+    from ..pretrained import DEFAULT_MODEL
+    from ..separation import DEFAULT_CHUNK_SECONDS
 
     p = sub.add_parser(
         "separate",
