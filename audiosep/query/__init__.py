@@ -11,6 +11,7 @@ ENCODERS = {
     "clap": "audiosep.query.clap:ClapEncoder",
     "clip": "audiosep.query.clip:ClipTextEncoder",
     "minilm": "audiosep.query.minilm:MiniLMEncoder",
+    "hashed": "audiosep.query.hashed:HashedTextEncoder",  # model-free, for tests and smoke runs
 }
 
 

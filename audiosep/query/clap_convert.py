@@ -84,7 +84,7 @@ _RULES: list[tuple[str, str | None]] = [
     # audio tower (HTSAT)
     (r"audio_branch\.(spectrogram_extractor|logmel_extractor)\..*", None),  # computed by ClapLogMel
     (r"audio_branch\.(tscam_conv|head)\..*", None),  # AudioSet classification head
-    (rf"audio_branch\.bn0\.(weight|bias|running_mean|running_var|num_batches_tracked)",
+    (r"audio_branch\.bn0\.(weight|bias|running_mean|running_var|num_batches_tracked)",
      _AUDIO + r"batch_norm.\1"),
     (rf"audio_branch\.patch_embed\.(proj|norm)\.{_LIN}", _AUDIO + r"patch_embed.\1.\2"),
     (rf"{_BLOCK}norm1\.{_LIN}", _AUDIO + r"layers.\1.blocks.\2.layernorm_before.\3"),

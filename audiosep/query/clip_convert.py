@@ -26,7 +26,6 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor
 
 from ..safe_load import load_torch_file

@@ -1,0 +1,115 @@
+"""Training checkpoints: the network in our safetensors format plus a training-state file.
+
+A checkpoint is a folder ``<out_dir>/checkpoints/step-<NNNNNNNN>/`` holding
+
+* ``separation_net.safetensors`` -- :func:`audiosep.checkpoint.save_separation_net` (so any
+  checkpoint also loads with :func:`audiosep.load_separation_net`);
+* ``training_state.pt`` -- optimizer, scheduler, step, epoch, data position, RNG states,
+  bad-file counts, best validation score. It holds only tensors and plain Python values and is
+  read with ``torch.load(..., weights_only=True)`` (no unrestricted unpickling);
+* ``config.yaml`` -- the run's config, for the record.
+
+Every file is written atomically and ``checkpoints/latest`` (the folder name) is updated last,
+so an interrupted save never leaves a half-written checkpoint as the latest.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..checkpoint import NET_FILE, read_state, save_separation_net
+from ..io.atomic import atomic_path
+
+STATE_FILE = "training_state.pt"
+LATEST = "latest"
+STATE_FORMAT = "audiosep.training_state"
+STATE_VERSION = 1
+
+
+def rng_states() -> dict[str, Any]:
+    """The global torch RNG states (CPU and every CUDA device).
+
+    The trainer draws all its randomness from generators seeded by ``(seed, step)`` and never
+    from these; they are saved so that user code (a custom loss, a plugged-in module) that
+    does use them resumes exactly too.
+    """
+    out: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        out["cuda"] = [s for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def checkpoint_dir(out_dir: str | os.PathLike, step: int) -> Path:
+    return Path(out_dir) / "checkpoints" / f"step-{step:08d}"
+
+
+def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], config_yaml: str | None = None) -> Path:
+    """Write one checkpoint folder and point ``<parent>/latest`` at it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    save_separation_net(net, directory / NET_FILE)
+    payload = {"format": STATE_FORMAT, "version": STATE_VERSION, **state}
+    with atomic_path(directory / STATE_FILE) as tmp:
+        torch.save(payload, tmp)
+    if config_yaml is not None:
+        with atomic_path(directory / "config.yaml") as tmp:
+            tmp.write_text(config_yaml)
+    with atomic_path(directory.parent / LATEST) as tmp:
+        tmp.write_text(directory.name + "\n")
+    return directory
+
+
+def prune_checkpoints(root: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest ``step-*`` folders under ``root`` (0 keeps all)."""
+    if keep <= 0:
+        return
+    folders = sorted(p for p in root.glob("step-*") if p.is_dir())
+    for old in folders[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint folder from a folder, its ``training_state.pt``, a run folder or a
+    ``checkpoints`` folder (the latter two: the latest checkpoint)."""
+    path = Path(path)
+    if path.is_file() and path.name == STATE_FILE:
+        return path.parent
+    if (path / STATE_FILE).is_file():
+        return path
+    for root in (path / "checkpoints", path):
+        if (root / LATEST).is_file():
+            target = root / (root / LATEST).read_text().strip()
+            if (target / STATE_FILE).is_file():
+                return target
+    raise FileNotFoundError(
+        f"no training checkpoint at {path}: pass a folder holding {STATE_FILE} "
+        "(e.g. runs/x/checkpoints/step-00001000) or a run folder with checkpoints/latest"
+    )
+
+
+def load_checkpoint(path: str | os.PathLike, net: nn.Module) -> dict[str, Any]:
+    """Load the network weights into ``net`` (in place) and return the training state."""
+    directory = resolve_checkpoint(path)
+    tensors, _ = read_state(directory / NET_FILE)
+    result = net.load_state_dict(tensors, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{directory} does not fit this network (missing {missing[:5]}, unexpected "
+            f"{result.unexpected_keys[:5]}); resume with the config the run was started with"
+        )
+    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{directory / STATE_FILE} is not an audiosep training state")
+    state["directory"] = str(directory)
+    return state

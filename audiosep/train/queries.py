@@ -1,0 +1,95 @@
+"""The batch's query embeddings: cached/precomputed text, optionally mixed with audio examples.
+
+The query encoder is frozen; text embeddings come from its LRU cache or, with
+``data.precompute_text``, from a table filled once for every caption of the manifests. With
+``queries.audio_fraction > 0`` (encoders with ``supports_audio``, e.g. CLAP) that fraction of the
+items is conditioned on the target clip itself, as the reference's audio-query mode does. Which
+items get audio queries is drawn from an injected generator, so it is a function of the step.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from ..query import ENCODERS, QueryEncoder, build_query_encoder
+
+
+def build_training_encoder(config: Mapping[str, Any]) -> QueryEncoder:
+    """The query encoder a training config names."""
+    kind = config.get("kind")
+    if kind not in ENCODERS:
+        raise ValueError(f"query_encoder.kind must be one of {sorted(ENCODERS)}, got {kind!r}")
+    return build_query_encoder(config)
+
+
+class BatchQueries:
+    """Make ``Tensor[B, D]`` conditions for a batch.
+
+    Parameters
+    ----------
+    encoder : QueryEncoder
+        Frozen; already on ``device``.
+    audio_fraction : float
+        Probability that an item is conditioned on its own target audio.
+    sample_rate : int
+        Rate of the target audio handed to ``encoder.encode_audio``.
+    device : torch.device
+        Where the conditions are returned.
+    """
+
+    def __init__(self, encoder: QueryEncoder, *, audio_fraction: float = 0.0, sample_rate: int = 32000,
+                 device: torch.device | str = "cpu") -> None:
+        if audio_fraction > 0 and not encoder.supports_audio:
+            raise ValueError(
+                f"queries.audio_fraction is {audio_fraction} but the {encoder.kind!r} query encoder embeds "
+                "text only; set queries.audio_fraction: 0 or use an encoder with audio support (clap)"
+            )
+        self.encoder = encoder
+        self.audio_fraction = float(audio_fraction)
+        self.sample_rate = int(sample_rate)
+        self.device = torch.device(device)
+        self.table: dict[str, Tensor] = {}
+
+    def precompute(self, captions: Sequence[str], chunk: int = 256) -> int:
+        """Embed every distinct caption once and keep it (on the CPU); returns the count."""
+        todo = [c for c in dict.fromkeys(captions) if c not in self.table]
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo: lo + chunk]
+            for text, emb in zip(part, self.encoder.encode_text(part).cpu()):
+                self.table[text] = emb
+        return len(self.table)
+
+    def text(self, captions: Sequence[str]) -> Tensor:
+        """Text conditions Tensor[B, D] (precomputed table first, then the encoder's cache)."""
+        if self.table and all(c in self.table for c in captions):
+            return torch.stack([self.table[c] for c in captions]).to(self.device)
+        return self.encoder.encode_text(list(captions)).to(self.device, torch.float32)
+
+    def __call__(self, captions: Sequence[str], target: Tensor, generator: torch.Generator) -> Tensor:
+        """Conditions for the batch.
+
+        Parameters
+        ----------
+        captions : sequence of str
+            One per item.
+        target : Tensor[B, 1, T]
+            The items' target sources (used for audio queries).
+        generator : torch.Generator
+            Draws which items use audio queries (only when ``audio_fraction > 0``).
+
+        Returns
+        -------
+        Tensor[B, D] float32 on ``device``.
+        """
+        cond = self.text(captions)
+        if self.audio_fraction <= 0:
+            return cond
+        use_audio = torch.rand(len(captions), generator=generator) < self.audio_fraction
+        if bool(use_audio.any()):
+            clips = target[use_audio.to(target.device), 0].detach().float()
+            emb = self.encoder.encode_audio(clips, self.sample_rate).to(self.device, torch.float32)
+            cond = cond.clone()
+            cond[use_audio.to(self.device)] = emb
+        return cond

@@ -1,0 +1,482 @@
+"""The training loop, in plain PyTorch.
+
+Determinism: every random choice is a function of the config's seed and the global step --
+the data order (:class:`~audiosep.train.distributed.ShardedBatchSampler`, seeded by epoch),
+each clip's crop (:class:`~audiosep.train.dataset.ClipDataset`, seeded by epoch and index), the
+mixing gains and the text/audio query draws (generators seeded by ``(seed, step, group)``).
+Resuming therefore needs only the step, the weights and the optimizer/scheduler states, and
+``2N`` steps straight equal ``N`` steps, a resume and ``N`` more, also mid-epoch.
+
+Distribution: each process takes its slice of the global batch and mixes it in groups of
+``mixing.group_size`` clips; group ``g`` of rank ``r`` has the global index
+``r * groups_per_rank + g``, so one process with the whole global batch and the same group
+size makes exactly the same mixtures. Losses are batch means and DDP averages gradients, so
+with frozen or synchronised BatchNorm one process on the global batch takes the same steps.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.resunet import ResUNet
+from ..query import QueryEncoder
+from . import checkpointing as ckpt
+from .config import TrainConfig
+from .distributed import (DistInfo, ShardedBatchSampler, all_mean, barrier, convert_sync_batchnorm,
+                          derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
+from .losses import get_loss
+from .queries import BatchQueries, build_training_encoder
+
+
+@dataclass
+class TrainSummary:
+    """What a run did; :meth:`format` is the readable end-of-run report."""
+
+    start_step: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    samples: int = 0
+    first_loss: float | None = None
+    last_loss: float | None = None
+    best_val_sdri: float | None = None
+    best_val_step: int | None = None
+    last_val: dict[str, float] = field(default_factory=dict)
+    bad_files: dict[str, int] = field(default_factory=dict)
+    out_dir: str = ""
+    final_dir: str | None = None
+
+    def format(self) -> str:
+        lines = [
+            f"trained steps {self.start_step} -> {self.steps} in {self.seconds:.1f} s "
+            f"({self.samples / max(self.seconds, 1e-9):.1f} samples/s)",
+            f"training loss: first logged {_fmt(self.first_loss)}, last logged {_fmt(self.last_loss)}",
+        ]
+        if self.best_val_sdri is not None:
+            lines.append(f"best validation SDRi {self.best_val_sdri:.2f} dB at step {self.best_val_step}; "
+                         f"last: " + ", ".join(f"{k} {v:.3f}" for k, v in self.last_val.items()))
+        if self.bad_files:
+            lines.append(f"bad files skipped: {len(self.bad_files)} file(s), "
+                         f"{sum(self.bad_files.values())} time(s)")
+            lines += [f"  {n:5d} x {p}" for p, n in sorted(self.bad_files.items(), key=lambda kv: -kv[1])[:20]]
+        else:
+            lines.append("bad files skipped: none")
+        lines.append(f"outputs: {self.out_dir}" + (f"; final model: {self.final_dir}" if self.final_dir else ""))
+        return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.5f}"
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the base learning rate for optimizer step ``step`` (0-based)."""
+    sched = config.schedule
+    if step < sched.warmup_steps:
+        return (step + 1) / sched.warmup_steps
+    if sched.kind == "warmup_constant":
+        return 1.0
+    span = max(1, config.training.steps - sched.warmup_steps)
+    done = min(1.0, (step - sched.warmup_steps) / span)
+    return 1.0 - done * (1.0 - sched.final_lr_fraction)
+
+
+def build_network(config: TrainConfig) -> ResUNet:
+    """A fresh network initialised from the seed (global RNG restored afterwards), or the
+    weights named by ``training.init_from``."""
+    source = config.training.init_from
+    if source is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed("init", config.training.seed))
+            return ResUNet(config.model)
+    from ..checkpoint import load_separation_net
+
+    if Path(source).exists():
+        net = load_separation_net(source)
+    else:
+        from ..model import AudioSep
+
+        net = AudioSep.from_pretrained(source).separation_net
+    if net.config.sample_rate != config.data.sample_rate:
+        raise ValueError(f"training.init_from {source} is a {net.config.sample_rate} Hz network but "
+                         f"data.sample_rate is {config.data.sample_rate}; set data.sample_rate to match")
+    return net.train()
+
+
+class Trainer:
+    """Train a separation network as a :class:`TrainConfig` describes.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    query_encoder : QueryEncoder, optional
+        Use this (frozen) encoder instead of building ``config.query_encoder``.
+    dist_info : DistInfo, optional
+        Default: from torchrun's environment (a single CPU/GPU process without it).
+    resume : path, optional
+        A checkpoint folder (or run folder: its latest checkpoint) to continue from.
+    """
+
+    def __init__(self, config: TrainConfig, *, query_encoder: QueryEncoder | None = None,
+                 dist_info: DistInfo | None = None, resume: str | Path | None = None) -> None:
+        from .dataset import ClipDataset
+        from .manifest import read_manifests
+
+        self.config = cfg = config
+        tr = cfg.training
+        self.info = info = dist_info or init_distributed(tr.device)
+        self.device = info.device
+        self.out_dir = Path(tr.out_dir)
+        self.encoder = query_encoder if query_encoder is not None else build_training_encoder(cfg.query_encoder)
+        self.encoder.to(self.device)
+        if not self.encoder.embedding_dim:
+            self.encoder.ensure_built()
+
+        net = build_network(cfg)
+        if self.encoder.embedding_dim != net.config.condition_dim:
+            raise ValueError(
+                f"model.condition_dim is {net.config.condition_dim} but the {self.encoder.kind!r} query "
+                f"encoder makes {self.encoder.embedding_dim}-d embeddings; set model.condition_dim: "
+                f"{self.encoder.embedding_dim}"
+            )
+        net.to(self.device)
+        if tr.sync_batchnorm and info.distributed:
+            net = convert_sync_batchnorm(net, self.device)
+        if tr.channels_last:
+            net.to(memory_format=torch.channels_last)
+        self.net = net
+        self.step = 0
+        self.bad_files: Counter[str] = Counter()  # whole run, all ranks (merged at log steps)
+        self._bad_base: Counter[str] = Counter()  # from the checkpoint resumed
+        self._local_bad: Counter[str] = Counter()  # this process, since start
+        self.best_val: tuple[float, int] | None = None
+        self.summary = TrainSummary(out_dir=str(self.out_dir))
+        self._samples_before = 0  # samples of the runs this one resumes
+        state = ckpt.load_checkpoint(resume, net) if resume is not None else None
+
+        if info.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model: nn.Module = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        else:
+            self.model = net
+        self.forward_model = torch.compile(self.model) if tr.compile else self.model
+        opt = cfg.optim
+        cls = torch.optim.AdamW if opt.name == "adamw" else torch.optim.Adam
+        self.optimizer = cls(net.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
+                             weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
+        self.loss_fn = get_loss(tr.loss)
+
+        data = cfg.data
+        records = read_manifests(data.train_manifests) if data.train_manifests else []
+        if not records:
+            raise ValueError("data.train_manifests lists no clips; point it to a .json/.csv/.jsonl manifest")
+        self.dataset = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
+                                   seed=tr.seed, random_crop=data.random_crop, silence_db=data.silence_db,
+                                   max_retries=data.max_retries)
+        self.steps_per_epoch = ShardedBatchSampler.steps_per_epoch(len(records), data.batch_size, info.world_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{len(records)} training clips are fewer than one global batch "
+                             f"({data.batch_size} x {info.world_size}); lower data.batch_size")
+        self.val_records = read_manifests(data.val_manifests) if data.val_manifests else []
+        self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None
+        self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
+                                    sample_rate=data.sample_rate, device=self.device)
+        if data.precompute_text:
+            self.queries.precompute([r.caption for r in records + self.val_records])
+        if state is not None:
+            self._restore(state)
+
+    # -- state ------------------------------------------------------------------------------
+    def training_state(self) -> dict[str, Any]:
+        epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+        return {
+            "step": self.step, "epoch": epoch, "epoch_step": in_epoch,
+            "global_batch": self.config.data.batch_size * self.info.world_size,
+            "world_size": self.info.world_size, "seed": self.config.training.seed,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "rng": ckpt.rng_states(), "bad_files": dict(self.bad_files),
+            "best_val": list(self.best_val) if self.best_val else None,
+            "samples": self._samples_before + self.summary.samples,
+            # not in the network file (the library drops it); kept so a resumed net is identical
+            "bn_batches": {k: v for k, v in self.net.state_dict().items() if k.endswith("num_batches_tracked")},
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        glob = self.config.data.batch_size * self.info.world_size
+        if state["global_batch"] != glob or state["seed"] != self.config.training.seed:
+            raise ValueError(
+                f"checkpoint {state['directory']} was trained with global batch {state['global_batch']} and "
+                f"seed {state['seed']}, this run has {glob} and {self.config.training.seed}; the data order "
+                "would change. Resume with the same data.batch_size x processes and training.seed"
+            )
+        self.net.load_state_dict(state.get("bn_batches", {}), strict=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_states(state["rng"])
+        self.step = int(state["step"])
+        self.bad_files = Counter(state["bad_files"])
+        self._bad_base = Counter(state["bad_files"])
+        self.best_val = tuple(state["best_val"]) if state["best_val"] else None
+        self._samples_before = int(state.get("samples", 0))
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0) and wait for it (all ranks)."""
+        path = None
+        self._merge_bad_files()  # collective: every rank calls it
+        if self.info.is_main:
+            from .config import _plain
+            import yaml
+
+            path = ckpt.save_checkpoint(ckpt.checkpoint_dir(self.out_dir, self.step), self.net,
+                                        self.training_state(),
+                                        yaml.safe_dump(_plain(self.config.to_dict()), sort_keys=False))
+            ckpt.prune_checkpoints(path.parent, self.config.training.keep_checkpoints)
+        barrier(self.info)
+        return path
+
+    # -- one step ---------------------------------------------------------------------------
+    def _set_train_mode(self) -> None:
+        self.net.train()
+        if self.config.training.freeze_batchnorm:
+            freeze_batchnorm(self.net)
+
+    def make_inputs(self, batch, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixtures, targets Tensor[B, 1, T] and conditions Tensor[B, D] for this rank's batch."""
+        from .mixing import mix_batch
+
+        audio = batch.audio.to(self.device, non_blocking=True)
+        size = audio.shape[0]
+        group = self.config.mixing.group_size or size
+        per_rank = size // group
+        mix_cfg = self.config.mixing.mix_config()
+        seed = self.config.training.seed
+        mixtures, targets, conds = [], [], []
+        for j in range(per_rank):
+            g = self.info.rank * per_rank + j
+            sl = slice(j * group, (j + 1) * group)
+            mix = mix_batch(audio[sl], mix_cfg, generator_for("mix", seed, step, g),
+                            batch.captions[sl], batch.labels[sl])
+            mixtures.append(mix.mixture)
+            targets.append(mix.target)
+            conds.append(self.queries(batch.captions[sl], mix.target, generator_for("query", seed, step, g)))
+        return torch.cat(mixtures), torch.cat(targets), torch.cat(conds)
+
+    def _autocast(self):
+        enabled = self.config.training.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_step(self, batch) -> float:
+        """One optimizer step on this rank's batch; returns the local loss."""
+        mixture, target, cond = self.make_inputs(batch, self.step)
+        with self._autocast():
+            estimate = self.forward_model(mixture, cond)
+        loss = self.loss_fn(estimate.float(), target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.training.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.training.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        for path in batch.bad_files:
+            self._local_bad[path] += 1
+        self.step += 1
+        return float(loss.detach())
+
+    def loader(self, epoch: int, start_step: int = 0) -> torch.utils.data.DataLoader:
+        """This rank's batches of ``epoch`` from ``start_step`` on."""
+        from .dataset import collate_clips
+
+        data = self.config.data
+        self.dataset.set_epoch(epoch)
+        sampler = ShardedBatchSampler(len(self.dataset), data.batch_size, rank=self.info.rank,
+                                      world_size=self.info.world_size, seed=self.config.training.seed,
+                                      epoch=epoch, start_step=start_step)
+        return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_clips,
+                                           num_workers=data.num_workers,
+                                           pin_memory=self.device.type == "cuda")
+
+    # -- validation -------------------------------------------------------------------------
+    def _build_val_batches(self) -> list[tuple[Tensor, Tensor, Tensor]]:
+        from .dataset import ClipDataset, collate_clips
+        from .mixing import mix_batch
+
+        data, mixing = self.config.data, self.config.mixing
+        records = self.val_records[: data.val_items]
+        if len(records) < mixing.sources_per_mixture:
+            return []
+        ds = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
+                         seed=self.config.training.seed, random_crop=False, silence_db=data.silence_db,
+                         max_retries=data.max_retries)
+        bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
+        if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
+            bounds.pop(-2)
+        out = []
+        for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            batch = collate_clips([ds[i] for i in range(lo, hi)])
+            mix = mix_batch(batch.audio, mixing.mix_config(), generator_for("val", self.config.training.seed, b),
+                            batch.captions, batch.labels)
+            out.append((mix.mixture, mix.target, self.queries.text(batch.captions).cpu()))
+        return out
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss, SDRi and SI-SDR (dB, means over items) on the fixed validation mixtures (rank 0
+        computes; other ranks return an empty dict)."""
+        from ..metrics import sdr, si_sdr
+
+        if not self.info.is_main or not self.val_records:
+            return {}
+        if self._val_batches is None:
+            self._val_batches = self._build_val_batches()
+        if not self._val_batches:
+            return {}
+        self.net.eval()
+        losses, sdris, sisdrs, n = 0.0, [], [], 0
+        try:
+            for mixture, target, cond in self._val_batches:
+                mixture, target, cond = (x.to(self.device) for x in (mixture, target, cond))
+                with self._autocast():
+                    est = self.net(mixture, cond)
+                est = est.float()
+                losses += float(self.loss_fn(est, target)) * len(est)
+                n += len(est)
+                sdris.append((sdr(est, target) - sdr(mixture, target)).flatten().cpu())
+                sisdrs.append(si_sdr(est, target).flatten().cpu())
+        finally:
+            self._set_train_mode()
+        return {"val_loss": losses / n, "val_sdri": float(torch.cat(sdris).mean()),
+                "val_si_sdr": float(torch.cat(sisdrs).mean())}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> TrainSummary:
+        """Train until ``training.steps``; returns (and on rank 0 prints) the summary."""
+        tr = self.config.training
+        info = self.info
+        log = RunLog(self.out_dir, enabled=info.is_main, progress=tr.progress, total=tr.steps, initial=self.step)
+        summary = self.summary
+        summary.start_step = self.step
+        t_start = time.perf_counter()
+        window_loss, window_steps, window_t, reported_bad = 0.0, 0, time.perf_counter(), dict(self.bad_files)
+        glob = self.config.data.batch_size * info.world_size
+        self._set_train_mode()
+        try:
+            while self.step < tr.steps:
+                epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+                for batch in self.loader(epoch, in_epoch):
+                    loss = self.train_step(batch)
+                    summary.samples += glob
+                    window_loss += loss
+                    window_steps += 1
+                    log.tick(loss, glob)
+                    last = self.step >= tr.steps
+                    if (tr.log_every and self.step % tr.log_every == 0) or last:
+                        mean_loss = all_mean(window_loss / window_steps, info)
+                        self._merge_bad_files()
+                        now = time.perf_counter()
+                        new_bad = sum(self.bad_files.values()) - sum(reported_bad.values())
+                        log.write({"kind": "train", "step": self.step, "epoch": epoch, "loss": mean_loss,
+                                   "lr": self.scheduler.get_last_lr()[0],
+                                   "samples_per_s": window_steps * glob / max(now - window_t, 1e-9),
+                                   "bad_files_new": new_bad, "bad_files_total": sum(self.bad_files.values())})
+                        summary.first_loss = mean_loss if summary.first_loss is None else summary.first_loss
+                        summary.last_loss = mean_loss
+                        reported_bad = dict(self.bad_files)
+                        window_loss, window_steps, window_t = 0.0, 0, now
+                    if (tr.val_every and self.step % tr.val_every == 0) or last:
+                        self._run_validation(log)
+                    if tr.checkpoint_every and (self.step % tr.checkpoint_every == 0 or last):
+                        self.save_checkpoint()
+                    if last:
+                        break
+        finally:
+            log.close()
+        summary.steps = self.step
+        summary.seconds = time.perf_counter() - t_start
+        self._merge_bad_files()
+        summary.bad_files = dict(self.bad_files)
+        if self.best_val:
+            summary.best_val_sdri, summary.best_val_step = self.best_val
+        if info.is_main:
+            summary.final_dir = str(self.export(self.out_dir / "final"))
+            text = summary.format()
+            (self.out_dir / "summary.txt").write_text(text + "\n")
+            print(text, flush=True)
+        barrier(info)
+        return summary
+
+    def _merge_bad_files(self) -> None:
+        """Bad-file counts of the whole run: restored counts plus every rank's new ones."""
+        total: Counter[str] = Counter(self._bad_base)
+        for counts in gather_objects(dict(self._local_bad), self.info):
+            total.update(counts)
+        self.bad_files = total
+
+    def _run_validation(self, log) -> None:
+        scores = self.validate()
+        if scores:
+            self.summary.last_val = scores
+            if self.best_val is None or scores["val_sdri"] > self.best_val[0]:
+                self.best_val = (scores["val_sdri"], self.step)
+            log.write({"kind": "val", "step": self.step, **scores})
+        barrier(self.info)
+
+    def export(self, directory: Path) -> Path:
+        """Write an ``AudioSep.save_pretrained`` folder of the current weights."""
+        from ..model import AudioSep
+
+        clean = ResUNet(self.net.config)
+        clean.load_state_dict(self.net.state_dict())
+        return AudioSep(clean.eval(), self.encoder, name="trained").save_pretrained(directory, overwrite=True)
+
+
+class RunLog:
+    """Rank 0's outputs: ``metrics.jsonl``, TensorBoard (if importable) and a tqdm bar."""
+
+    def __init__(self, out_dir: Path, *, enabled: bool, progress: bool, total: int, initial: int) -> None:
+        self.enabled = enabled
+        self.bar = self.tb = self.file = None
+        if not enabled:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.file = open(out_dir / "metrics.jsonl", "a", buffering=1)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out_dir / "tensorboard"))
+        except ImportError:
+            self.tb = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+        self._t = time.perf_counter()
+
+    def tick(self, loss: float, samples: int) -> None:
+        if self.bar is not None:
+            now = time.perf_counter()
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{samples / max(now - self._t, 1e-9):.1f}")
+            self._t = now
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        record = {"time": time.time(), **record}
+        self.file.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            prefix = record["kind"]
+            for k, v in record.items():
+                if k not in ("time", "kind", "step") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(f"{prefix}/{k}", v, record["step"])
+
+    def close(self) -> None:
+        for h in (self.bar, self.tb, self.file):
+            if h is not None:
+                h.close()
