@@ -107,31 +107,12 @@ def infer_config(state: Mapping[str, Tensor], **overrides) -> ResUNetConfig:
     Sample rate and hop are not stored in the weights: they follow from ``n_fft`` for the
     known releases (2048 -> 32 kHz / 320, 1024 -> 16 kHz / 160) unless given in ``overrides``.
     """
-    sd = _strip(state)
-    try:
-        n_fft = (sd["base.bn0.weight"].shape[0] - 1) * 2
-        stem = sd["base.pre_conv.weight"].shape[0]
-        levels = sorted(
-            int(m[1]) for k in sd if (m := re.fullmatch(r"base\.encoder_block(\d+)\.conv_block1\.conv1\.weight", k))
-        )
-        widths = tuple(sd[f"base.encoder_block{i}.conv_block1.conv1.weight"].shape[0] for i in levels)
-        # decoder_block1 undoes the deepest pooling
-        pools = tuple(
-            tuple(sd[f"base.decoder_block{len(levels) + 1 - i}.conv1.weight"].shape[2:]) for i in levels
-        )
-        condition_dim = sd["film.encoder_block1->conv_block1->beta1.weight"].shape[1]
-    except KeyError as err:
-        raise LayoutError(f"not a reference AudioSep ResUNet state dict: missing key {err}") from None
-    rate, hop = KNOWN_STFT.get(n_fft, (None, None))
-    kwargs = dict(sample_rate=rate, hop_length=hop, n_fft=n_fft, stem_channels=stem,
-                  encoder_channels=widths, pool_sizes=pools, condition_dim=condition_dim, film="shift")
-    kwargs.update(overrides)
-    if kwargs["sample_rate"] is None or kwargs["hop_length"] is None:
-        raise LayoutError(
-            f"n_fft={n_fft} is not a known AudioSep release; pass sample_rate and hop_length "
-            "explicitly (e.g. load_separation_net(path, sample_rate=..., hop_length=...))"
-        )
-    return ResUNetConfig(**kwargs)
+    from .our_layout import infer_config as infer_from_ours
+
+    ours = from_reference(state)
+    if "input_norm.weight" not in ours or "stem.weight" not in ours:
+        raise LayoutError("not a reference AudioSep ResUNet state dict: no base.bn0 / base.pre_conv weights")
+    return infer_from_ours(ours, **overrides)
 
 
 def from_reference(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
