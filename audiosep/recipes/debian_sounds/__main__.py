@@ -1,0 +1,43 @@
+"""``python -m audiosep.recipes.debian_sounds {build,benchmark}``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m audiosep.recipes.debian_sounds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="download packages and build the dataset")
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--cache", type=Path, default=None, help="where .deb files go (default: OUT/../debian_cache)")
+    b.add_argument("--packages", nargs="+", default=None, help="a subset of the recipe's packages")
+    b.add_argument("--phrases", type=int, default=24, help="rendered MIDI phrases per instrument")
+    b.add_argument("--max-seconds", type=float, default=30.0)
+    b.add_argument("--val-fraction", type=float, default=0.15)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-render", action="store_true", help="skip the fluidsynth instruments")
+    b.add_argument("--keep-debs", action="store_true")
+    m = sub.add_parser("benchmark", help="mix validation clips into a two-source benchmark")
+    m.add_argument("--data", type=Path, required=True, help="a folder written by `build`")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--count", type=int, default=300)
+    m.add_argument("--seconds", type=float, default=5.0)
+    m.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        from .build import BuildConfig, build
+
+        cache = args.cache or args.out.parent / "debian_cache"
+        build(BuildConfig(out=args.out, cache=cache, packages=args.packages, max_seconds=args.max_seconds,
+                          val_fraction=args.val_fraction, seed=args.seed, render=not args.no_render,
+                          phrases_per_instrument=args.phrases, keep_debs=args.keep_debs))
+    else:
+        from .mixtures import MixtureConfig, build_benchmark
+
+        build_benchmark(MixtureConfig(data=args.data, out=args.out, count=args.count, seconds=args.seconds,
+                                      seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()
