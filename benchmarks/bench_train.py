@@ -97,7 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--keep-heap", action="store_true",
+                   help="keep freed memory in the glibc heap, as audiosep-train does "
+                        "(audiosep.nn.fused.keep_freed_memory)")
     args = p.parse_args(argv)
+    if args.keep_heap:
+        from audiosep.nn.fused import keep_freed_memory
+
+        keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f", {params / 1e6:.2f} M parameters; {cfg.data.sample_rate} Hz, {args.seconds:g} s segments, "
               f"batch {args.batch_size}, device {trainer.device}, {args.precision}"
               f"{', compiled' if args.compile else ''}{', channels-last' if args.channels_last else ''}, "
-              f"{torch.get_num_threads()} CPU threads")
+              f"{torch.get_num_threads()} CPU threads{', heap kept' if args.keep_heap else ''}")
         loader_rate = bench_loader(trainer, args.loader_batches)
         print(f"data loader: {loader_rate:.1f} samples/s ({args.num_workers} workers)")
         rate, peak = bench_steps(trainer, args.steps, args.warmup)

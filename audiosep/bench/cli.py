@@ -94,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``audiosep-bench``; returns the exit status."""
     args = _parser().parse_args(argv)
+    from ..nn.fused import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
     try:
         if args.command == "list":
             print(_list())

@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 2 user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits with 2 on bad arguments
+    from ..nn.fused import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
     try:
         return int(args.func(args) or 0)
     except _user_errors() as err:

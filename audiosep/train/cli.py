@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .config import ConfigError, load_config
 
     args = build_parser().parse_args(argv)
+    from ..nn.fused import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
     try:
         config = load_config(resolve_config_path(args.config), args.overrides)
     except (ConfigError, FileNotFoundError) as err:
