@@ -1,6 +1,7 @@
 """The query-encoder interface: frozen text (and optionally audio) encoders."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -84,7 +85,8 @@ class QueryEncoder(nn.Module):
         with self._lock:
             if not self._built:
                 device = getattr(self, "_target_device", None)
-                self._build()
+                with _quiet_transformers():
+                    self._build()
                 self.requires_grad_(False)
                 self.eval()
                 if device is not None:
@@ -172,3 +174,20 @@ class QueryEncoder(nn.Module):
             self._cache.move_to_end(text)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Hide transformers' per-load progress bars (loading a small encoder is not long work)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a core dependency
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
