@@ -6,6 +6,7 @@ rendezvous flags): ``torchrun --nproc_per_node 8 -m audiosep.train reference.yam
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -107,9 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .distributed import shutdown_distributed
     from .trainer import Trainer
 
+    trainer = None
     try:
-        Trainer(config, resume=args.resume).fit()
+        trainer = Trainer(config, resume=args.resume)
+        trainer.fit()
     finally:
+        # Free the DDP reducer and its pending Gloo work while the interpreter is fully alive,
+        # then leave the process group: left to interpreter shutdown, Gloo's threads can abort
+        # the process ("terminate called without an active exception").
+        del trainer
+        gc.collect()
         shutdown_distributed()
     return 0
 
