@@ -89,6 +89,8 @@ def test_build_from_fake_deb(fake_deb, tmp_path):
     table = write_all(tmp_path, kept, {"fakesounds": copyright_text}, {"dropped": dict(writer.counts.reasons),
                                                                  "packages": {}})
     assert set(table) == {"dog", "fire", "rain"}
+    balanced_records = read_manifest(tmp_path / "train_balanced.json")
+    assert {r.path for r in balanced_records} == {r.path for r in read_manifest(tmp_path / "train.json")}
     records = read_manifest(tmp_path / "train.json") + (
         read_manifest(tmp_path / "val.json") if json.loads((tmp_path / "val.json").read_text())["data"] else [])
     assert len(records) == 3

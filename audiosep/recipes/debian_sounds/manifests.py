@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import random
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +23,27 @@ def write_manifest(path: Path, clips: list[Clip]) -> None:
     """``{"data": [{"wav": rel, "caption": text, "labels": [class]}]}`` (audiosep/train/manifest.py)."""
     data = [{"wav": c.file, "caption": caption_for(c), "labels": [c.label]} for c in clips]
     path.write_text(json.dumps({"data": data}, indent=1) + "\n")
+
+
+def balanced(clips: list[Clip], *, min_per_class: int = 60, max_per_class: int = 150, seed: int = 0) -> list[Clip]:
+    """Training entries with every class between ``min_per_class`` and ``max_per_class``.
+
+    Small classes are repeated (each repeat gets its own random crop in training), large ones
+    (speech: ~60% of the clips) are subsampled. Deterministic for a seed; never the global RNG.
+    """
+    rng = random.Random(seed)
+    by_class: dict[str, list[Clip]] = defaultdict(list)
+    for c in sorted(clips, key=lambda c: (c.label, c.id)):
+        by_class[c.label].append(c)
+    out: list[Clip] = []
+    for items in by_class.values():
+        if len(items) > max_per_class:
+            out += rng.sample(items, max_per_class)
+        else:
+            n = max(min_per_class, len(items))
+            out += [items[i % len(items)] for i in range(n)]
+    rng.shuffle(out)
+    return out
 
 
 def class_table(clips: list[Clip]) -> dict[str, dict]:
@@ -85,14 +107,16 @@ def write_readme(path: Path, table: dict[str, dict], stats: dict) -> None:
 
 
 def write_all(out: Path, clips: list[Clip], copyrights: dict[str, str], stats: dict) -> dict[str, dict]:
-    """Write ``train.json``, ``val.json``, ``classes.json``, ``attribution.csv``, ``stats.json`` and
-    ``README.md`` into ``out``; return the class table. ``copyrights`` maps a package to the text
+    """Write ``train.json``, ``train_balanced.json`` (see :func:`balanced`), ``val.json``,
+    ``classes.json``, ``attribution.csv``, ``stats.json`` and ``README.md`` into ``out``; return
+    the class table. ``copyrights`` maps a package to the text
     of its Debian copyright file."""
     clips = sorted(clips, key=lambda c: (c.label, c.id))
     split = defaultdict(list)
     for c in clips:
         split[c.split].append(c)
     write_manifest(out / "train.json", split["train"])
+    write_manifest(out / "train_balanced.json", balanced(split["train"]))
     write_manifest(out / "val.json", split["val"])
     table = class_table(clips)
     (out / "classes.json").write_text(json.dumps(table, indent=1) + "\n")
