@@ -20,6 +20,7 @@ from torch import Tensor
 from .audio.io import load_audio, save_audio
 from .audio.resample import resample
 from .chunking import aligned_sizes, apply_chunked
+from .devices import check_device, default_device
 from . import pretrained
 
 #: Window length for long inputs (seconds). See :data:`DEFAULT_OVERLAP_SECONDS`.
@@ -186,16 +187,6 @@ def separate(
     return result
 
 
-def default_device() -> torch.device:
-    """cuda if available, else mps, else cpu."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def clear_model_cache() -> None:
     """Forget models loaded by name or path."""
     with _CACHE_LOCK:
@@ -219,14 +210,19 @@ def slugify(text: str, max_len: int = 60) -> str:
 def output_paths(target: str | os.PathLike, queries: Sequence[str], stem: str, suffix: str = ".wav") -> list[Path]:
     """Output files for ``queries``.
 
-    ``target`` is a file when it has an audio suffix and there is one query; otherwise a
+    ``target`` is a file when it has a suffix (a format we write) and one query; otherwise a
     folder, holding ``<stem>_<query-slug><suffix>`` per query (duplicate slugs get ``-2``...).
     """
     from .audio.io import WRITE_FORMATS
 
     target_str = os.fspath(target)
     path = Path(target_str)
-    is_dir = target_str.endswith(("/", os.sep)) or path.is_dir() or path.suffix.lower() not in WRITE_FORMATS
+    is_dir = target_str.endswith(("/", os.sep)) or path.is_dir() or not path.suffix
+    if not is_dir and path.suffix.lower() not in WRITE_FORMATS:
+        raise ValueError(
+            f"cannot write {path}: unsupported output format {path.suffix!r} (supported: "
+            f"{', '.join(sorted(WRITE_FORMATS))}); for a folder, end the path with '/'"
+        )
     if not is_dir:
         if len(queries) != 1:
             raise ValueError(
@@ -341,14 +337,14 @@ def _resolve_model(model, device):
     from .model import AudioSep
 
     if isinstance(model, AudioSep):
-        if device is not None and torch.device(device) != model.device:
+        if device is not None and check_device(device) != model.device:
             model = model.to(device)
         return model.eval()
     if model is None:
         model = pretrained.DEFAULT_MODEL
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"model must be an AudioSep, a bundle name or a folder, got {type(model).__name__}")
-    dev = torch.device(device) if device is not None else default_device()
+    dev = check_device(device) if device is not None else default_device()
     path = Path(model)
     key_name = str(path.resolve()) if path.exists() else str(model)
     key = (key_name, str(dev))

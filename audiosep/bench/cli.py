@@ -64,7 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     specs = [get_spec(n) for n in args.names]
     if args.metadata is not None and len(specs) > 1:
         raise BenchmarkError("--metadata names the item list of one benchmark; run the benchmarks one at a time")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from ..devices import check_device
+
+    device = str(check_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
     batch_size = args.batch_size or (8 if str(device).startswith("cuda") else 1)
     data_root = Path(args.data_root) if args.data_root else default_data_root()
     out = Path(args.out) if args.out else Path(DEFAULT_OUT) / _slug(args.model)
@@ -105,14 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(report(args.directory), end="")
             return 0
         return _run(args)
-    except (BenchmarkError, FileNotFoundError) as err:
+    except (BenchmarkError, FileNotFoundError, ValueError) as err:
         print(f"audiosep-bench: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
         from ..hub import PretrainedError
 
         if isinstance(err, PretrainedError):
-            print(f"audiosep-bench: error: {err}", file=sys.stderr)
+            one_line = getattr(err, "one_line", None)
+            print(f"audiosep-bench: error: {one_line() if callable(one_line) else err}", file=sys.stderr)
             return 2
         raise
 

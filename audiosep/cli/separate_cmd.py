@@ -17,7 +17,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="separate the described sound(s) from an audio file",
         description=(
             "Separate each QUERY from MIX. With a folder as OUT (an existing folder, or a path "
-            "ending with '/' or without an audio suffix) files are named <mix>_<query>.wav; with "
+            "ending with '/' or without a suffix) files are named <mix>_<query>.wav; with "
             "one query OUT may be a file (.wav, .flac, .ogg)."
         ),
     )

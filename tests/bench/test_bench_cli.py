@@ -89,6 +89,8 @@ def test_defaults_need_only_the_benchmark_name(tmp_path, monkeypatch, capsys):
     (["report", "{tmp}"], "no summary.json in"),
     (["run", "clotho", "--model", "{tmp}/no-model-here", "--data-root", "{tmp}", "--metadata", "{tmp}/m.csv"],
      "no pretrained model named '{tmp}/no-model-here'"),
+    (["run", "clotho", "--device", "nosuchdevice", "--data-root", "{tmp}", "--metadata", "{tmp}/m.csv"],
+     "unknown device 'nosuchdevice'"),
 ])
 def test_errors_exit_2_with_a_message(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))

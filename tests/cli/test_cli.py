@@ -159,3 +159,18 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0 and "--chunk-seconds" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "audiosep", "bogus"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_a_one_line_error(mix, model_dir, tmp_path, capsys):
+    code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "out/", "--model", model_dir,
+                        "--device", "cuda"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "CUDA is not available" in err and "--device cpu" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsupported_output_format_is_refused(mix, model_dir, tmp_path, capsys):
+    code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "x.mp4", "--model", model_dir], capsys)
+    assert code == 2 and "unsupported output format '.mp4'" in err and "end the path with '/'" in err
+    assert not (tmp_path / "x.mp4").exists()
