@@ -97,7 +97,8 @@ def separate(
     audio : path, ndarray or Tensor
         A file (any format soundfile reads), or samples ``[T]`` (mono) or ``[C, T]``
         (channels first; transpose soundfile's ``[T, C]``). Every channel is separated on its
-        own and the layout is kept. Never modified.
+        own and the layout is kept. Integer PCM arrays are scaled to [-1, 1) as files are; the
+        output is float32. Never modified.
     query : str, list of str, or Tensor[N, D]
         Text description(s) or precomputed query embeddings. All queries (times all channels)
         run as one batch of at most ``batch_size`` rows.
@@ -314,7 +315,7 @@ def _read_input(audio: AudioLike, sample_rate: int | None):
         sr = int(sample_rate)
         kind = "numpy" if isinstance(audio, np.ndarray) else "torch"
         ref = audio if kind == "torch" else None
-        wav = torch.from_numpy(np.array(audio, dtype=np.float32)) if kind == "numpy" else audio.detach().to("cpu", torch.float32).clone()
+        wav = _as_float(audio)
         if wav.dim() not in (1, 2):
             raise ValueError(f"audio must be [T] (mono) or [C, T] (channels first), got shape {tuple(wav.shape)}")
         squeeze = wav.dim() == 1
@@ -331,6 +332,22 @@ def _read_input(audio: AudioLike, sample_rate: int | None):
     if not torch.isfinite(wav).all():
         raise ValueError("the audio contains NaN or Inf samples; clean it (e.g. numpy.nan_to_num) first")
     return wav, sr, kind, squeeze, ref
+
+
+def _as_float(audio: np.ndarray | Tensor) -> Tensor:
+    """A float32 CPU copy; integer PCM is scaled to [-1, 1) as audio files are read."""
+    if isinstance(audio, np.ndarray):
+        audio = torch.from_numpy(np.array(audio))
+    if audio.dtype == torch.bool:
+        raise ValueError("audio must hold numbers (float or integer PCM), got a boolean array")
+    if audio.is_floating_point() or audio.is_complex():
+        if audio.is_complex():
+            raise ValueError("audio must be real-valued samples, got a complex array")
+        return audio.detach().to("cpu", torch.float32).clone()
+    if audio.dtype == torch.uint8:  # 8-bit PCM is unsigned, centred on 128
+        return (audio.detach().to("cpu", torch.float32) - 128.0) / 128.0
+    scale = float(torch.iinfo(audio.dtype).max) + 1.0
+    return audio.detach().to("cpu", torch.float64).div(scale).to(torch.float32)
 
 
 def _resolve_model(model, device):

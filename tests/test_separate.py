@@ -291,3 +291,14 @@ def test_default_windows_cost_at_most_10_percent_over_one_pass_on_60s():
     n = 60 * cfg.sample_rate
     chunked = sum(frames(w.stop - w.start) for w in plan_windows(n, window, overlap))
     assert chunked <= 1.1 * frames(n)
+
+
+def test_integer_pcm_is_scaled_like_a_file(model):
+    x = noise((1, 4000))
+    pcm16 = (x * 32768).round().clamp(-32768, 32767).to(torch.int16)
+    from_int = separate(pcm16.numpy(), "a dog", sample_rate=SR, model=model).audio
+    from_float = separate(pcm16.numpy().astype(np.float32) / 32768, "a dog", sample_rate=SR, model=model).audio
+    assert from_int.dtype == np.float32
+    np.testing.assert_allclose(from_int, from_float, atol=1e-6)
+    with pytest.raises(ValueError, match="real-valued"):
+        separate(torch.zeros(1, 100, dtype=torch.complex64), "a dog", sample_rate=SR, model=model)
