@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor
 
+from ..hub import sha256_file
 from ..io.atomic import atomic_path
 from .aggregate import aggregate, group_count
 from .errors import BenchmarkError
@@ -119,10 +120,6 @@ def package_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _file_sha256(path: Path | None) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
 
 
 @dataclass(frozen=True)
@@ -226,7 +223,7 @@ def run_benchmark(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_info = {"benchmark": spec.name, "model": name, "weights_sha256": digest, "sample_rate": sample_rate,
-                "metadata_sha256": _file_sha256(meta_path)}
+                "metadata_sha256": sha256_file(meta_path) if meta_path is not None else None}
     _claim(out_dir / RUN_FILE, run_info)
 
     with ResultsFile(out_dir / ITEMS_FILE, [*BASE_COLUMNS, *extras]) as results:
