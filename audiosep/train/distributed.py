@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ..devices import check_device
+
 
 def derive_seed(*parts: int | str) -> int:
     """A 63-bit seed mixed from ``parts`` (stable across processes, runs and platforms)."""
@@ -52,14 +54,14 @@ class DistInfo:
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> this process's GPU if there is one, else the CPU."""
+    """``"auto"`` -> this process's GPU if there is one, else the CPU; ``"cuda"`` -> this
+    process's GPU; anything else as given, checked by :func:`audiosep.devices.check_device`."""
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("training.device is 'cuda' but no GPU is visible; use 'cpu' or 'auto'")
+    device = check_device(preference)
+    if device.type == "cuda" and device.index is None:
         return torch.device("cuda", local_rank)
-    return torch.device(preference)
+    return device
 
 
 def init_distributed(device_preference: str = "auto") -> DistInfo:

@@ -80,3 +80,18 @@ def test_two_gloo_processes_equal_one_process(bn, tmp_path):
     assert moved > 50 * 1e-5, moved
     stats_moved = float((init["input_norm.running_mean"] - ddp_state["input_norm.running_mean"]).abs().max())
     assert (stats_moved > 0) == (bn == "sync")
+
+
+def test_pick_device_names_the_fix_and_maps_cuda_to_the_local_rank():
+    import torch
+
+    from audiosep.train.distributed import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        for wanted in ("cuda", "cuda:1"):
+            with pytest.raises(ValueError, match="CUDA is not available here"):
+                pick_device(wanted)
+    else:
+        assert pick_device("cuda", local_rank=0) == torch.device("cuda", 0)
