@@ -11,30 +11,10 @@ from audiosep import separate
 from audiosep.audio.io import load_audio, save_audio
 from audiosep.model import AudioSep
 from audiosep.nn import ResUNet, ResUNetConfig
-from audiosep.query import QueryEncoder
+from audiosep.query.hashed import HashedTextEncoder
 from audiosep.separation import Separation, output_paths, slugify
 
 SR = 16000
-
-
-class HashEncoder(QueryEncoder):
-    """Deterministic tiny text encoder: a seeded random unit vector per text."""
-
-    kind = "test-hash"
-
-    def __init__(self, dim: int = 384) -> None:
-        super().__init__()
-        self.embedding_dim = dim
-
-    def _build(self) -> None:
-        pass
-
-    def _embed_text(self, texts):
-        out = []
-        for t in texts:
-            g = torch.Generator().manual_seed(sum(ord(c) * (i + 1) for i, c in enumerate(t)))
-            out.append(torch.randn(self.embedding_dim, generator=g))
-        return torch.stack(out)
 
 
 def tiny_model(seed: int = 0) -> AudioSep:
@@ -49,7 +29,7 @@ def tiny_model(seed: int = 0) -> AudioSep:
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 2.0)
-    return AudioSep(net.eval(), HashEncoder())
+    return AudioSep(net.eval(), HashedTextEncoder(dim=384))
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +238,7 @@ def test_chunked_matches_single_pass_with_fixture_weights():
     from audiosep import load_separation_net
 
     net = load_separation_net(official_state_dict())
-    full = AudioSep(net, HashEncoder(512))
+    full = AudioSep(net, HashedTextEncoder(dim=512))
     sr = net.config.sample_rate
     g = torch.Generator().manual_seed(0)
     n = 20 * sr

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from pathlib import Path
 
@@ -11,37 +10,10 @@ import soundfile
 import torch
 from torch import nn
 
-from audiosep.query.base import QueryEncoder
+from audiosep.query.hashed import HashedTextEncoder
 
 SR = 16000
 N = 4000  # 0.25 s per item
-
-
-class HashEncoder(QueryEncoder):
-    """Deterministic 16-d text embeddings from a hash of the text (no weights)."""
-
-    kind = "hash-test"
-    embedding_dim = 16
-
-    def _build(self) -> None:
-        pass
-
-    def _embed_text(self, texts):
-        rows = []
-        for t in texts:
-            digest = hashlib.sha256(t.encode()).digest()[:16]
-            rows.append(torch.tensor([b / 255.0 - 0.5 for b in digest]))
-        return torch.stack(rows)
-
-    def config_dict(self):
-        return {"kind": self.kind}
-
-    @classmethod
-    def from_config(cls, config, root=None):
-        return cls()
-
-    def save_pretrained(self, directory):
-        return {"kind": self.kind}
 
 
 def tiny_model():
@@ -52,7 +24,7 @@ def tiny_model():
     torch.manual_seed(0)
     cfg = ResUNetConfig(sample_rate=SR, n_fft=256, hop_length=64, stem_channels=4, encoder_channels=(4, 8, 8),
                         pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=16)
-    return AudioSep(ResUNet(cfg), HashEncoder(), name="tiny").eval()
+    return AudioSep(ResUNet(cfg), HashedTextEncoder(dim=16), name="tiny").eval()
 
 
 class IdentityModel(nn.Module):

@@ -7,17 +7,15 @@ import json
 import threading
 
 import pytest
-from bench_helpers import HashEncoder, make_premixed, tiny_model, write_csv
+from bench_helpers import make_premixed, tiny_model, write_csv
 
-import audiosep.query
 from audiosep.bench import cli
 from audiosep.bench.metadata import URL_ENV
 from audiosep.model import AudioSep
 
 
 @pytest.fixture()
-def tiny_dir(tmp_path, monkeypatch):
-    monkeypatch.setitem(audiosep.query.ENCODERS, HashEncoder.kind, f"{HashEncoder.__module__}:HashEncoder")
+def tiny_dir(tmp_path):
     return tiny_model().save_pretrained(tmp_path / "tiny-model")
 
 
