@@ -282,3 +282,5 @@ def test_integer_pcm_is_scaled_like_a_file(model):
     np.testing.assert_allclose(from_int, from_float, atol=1e-6)
     with pytest.raises(ValueError, match="real-valued"):
         separate(torch.zeros(1, 100, dtype=torch.complex64), "a dog", sample_rate=SR, model=model)
+    with pytest.raises(ValueError, match="float or integer PCM"):
+        separate(np.zeros((1, 100), dtype=bool), "a dog", sample_rate=SR, model=model)
