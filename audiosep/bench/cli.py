@@ -6,6 +6,7 @@
     audiosep-bench run clotho                                   # data in ./evaluation/data
     audiosep-bench run audioset esc50 --data-root /data/eval --model ./my-model --batch-size 8
     audiosep-bench run custom --metadata my_items.csv           # your own mixture,source,query CSV
+    audiosep-bench run custom --metadata my_items_2.csv         # results in bench-results/<model>/custom-my_items_2
     audiosep-bench report bench-results/audiosep-base
 """
 from __future__ import annotations
@@ -34,11 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=None,
                    help=f"folder holding <set>/ folders (default ${DATA_ENV}, else ./evaluation/data)")
     r.add_argument("--model", default=DEFAULT_MODEL, help=f"bundle name or saved model folder (default {DEFAULT_MODEL})")
-    r.add_argument("--metadata", default=None, help="item list CSV (one benchmark only; required for custom)")
+    r.add_argument("--metadata", default=None,
+                   help="item list CSV (one benchmark only; required for custom, whose results then go to "
+                        "OUT/custom-<CSV stem>, so that runs of two CSVs never share a folder). A custom CSV has "
+                        "columns mixture,source,query and optionally group, class (per-class table) and "
+                        "other_source (query-swap check: is the estimate closer to its own source?)")
     r.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--batch-size", type=int, default=None, help="items per forward pass (default 8 on GPU, 1 on CPU)")
-    r.add_argument("--out", default=None, help=f"results folder (default {DEFAULT_OUT}/<model>)")
+    r.add_argument("--out", default=None,
+                   help=f"results folder (default {DEFAULT_OUT}/<model>); each benchmark writes OUT/<name>/")
     r.add_argument("--no-download", action="store_true", help="never download item lists")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rep = sub.add_parser("report", help="print the Markdown table of a results folder")
@@ -79,12 +85,11 @@ def _run(args: argparse.Namespace) -> int:
     model = AudioSep.from_pretrained(args.model, device=device)
     summaries = []
     for plan in plans:
-        spec = plan.spec
-        s = run_benchmark(plan, model, out_dir=out / spec.name, batch_size=batch_size, device=device,
+        s = run_benchmark(plan, model, out_dir=out / plan.name, batch_size=batch_size, device=device,
                           model_name=str(args.model), progress=not args.no_progress)
         n = s["items"]
         if n["failed"]:
-            print(f"{spec.name}: {n['failed']} of {n['total']} items failed (see {out / spec.name / 'items.csv'})",
+            print(f"{plan.name}: {n['failed']} of {n['total']} items failed (see {out / plan.name / 'items.csv'})",
                   file=sys.stderr)
         summaries.append(s)
     table = markdown_table(summaries)

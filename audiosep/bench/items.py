@@ -1,4 +1,8 @@
-"""Turning a benchmark's metadata into items: (key, mixture file, source file, query, group)."""
+"""Turning a benchmark's metadata into items: (key, mixture file, source file, query, group).
+
+Custom item lists may add ``other_source`` (the mixture's other source, for the query-swap
+check) and ``class`` (the label the per-class table is grouped by; ``group`` when absent).
+"""
 from __future__ import annotations
 
 import csv
@@ -27,6 +31,11 @@ class Item:
     query : str
     group : str or None
         Aggregation group (AudioSet class id, MUSIC instrument).
+    other_source : tuple of Path or None
+        Candidate paths of the mixture's other source (custom ``other_source`` column): the runner
+        then also scores the estimate against it (``sdr_other``, ``own_closer``).
+    label : str or None
+        Class of the target source for the per-class table (custom ``class`` column, else ``group``).
     """
 
     key: str
@@ -34,6 +43,8 @@ class Item:
     source: tuple[Path, ...]
     query: str
     group: str | None = None
+    other_source: tuple[Path, ...] | None = None
+    label: str | None = None
 
     @staticmethod
     def resolve(candidates: tuple[Path, ...]) -> Path:
@@ -111,9 +122,20 @@ def read_items(spec: BenchmarkSpec, data_dir: str | os.PathLike, metadata: str |
         base = metadata.parent
         i_mix, i_src, i_q = col("mixture"), col("source"), col("query")
         i_g = header.index("group") if "group" in header else None
+        i_other = header.index("other_source") if "other_source" in header else None
+        i_label = header.index("class") if "class" in header else i_g
         for n, r in enumerate(rows):
+            other = None
+            if i_other is not None:
+                if not r[i_other].strip():
+                    raise MetadataError(
+                        f"item {n} of {metadata} has an empty other_source; fill it in, or drop "
+                        "the other_source column to skip the query-swap check"
+                    )
+                other = (base / r[i_other].strip(),)
             items.append(Item(str(n), (base / r[i_mix].strip(),), (base / r[i_src].strip(),), r[i_q],
-                              r[i_g] if i_g is not None else None))
+                              r[i_g] if i_g is not None else None, other,
+                              (r[i_label].strip() or None) if i_label is not None else None))
     else:  # pragma: no cover - guarded by BenchmarkSpec
         raise ValueError(spec.layout)
     keys = [it.key for it in items]

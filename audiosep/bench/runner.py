@@ -7,6 +7,11 @@ Outputs in ``out_dir``: ``items.csv`` (one row per item, written and flushed as 
 with an ``error`` column for items that could not be read), ``summary.json`` and ``run.json``
 (the model and protocol the folder belongs to). Running again into the same folder resumes:
 items already scored are skipped, and the summary is the one an uninterrupted run would give.
+
+Custom item lists with an ``other_source`` column also get the query-swap check per item
+(``sdr_other``: SDR of the estimate against the mixture's other source; ``own_closer``:
+``sdr > sdr_other``) and in the summary (``query_swap``); with a ``class`` (or ``group``) column
+the summary has a ``per_class`` table. A custom run is named after its CSV (:attr:`BenchmarkPlan.name`).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,12 +32,12 @@ from torch import Tensor
 
 from ..hub import sha256_file
 from ..io.atomic import atomic_path
-from .aggregate import aggregate, group_count
+from .aggregate import aggregate, group_count, per_class, query_swap
 from .errors import BenchmarkError
 from .extras import available_extras, extra_scores
 from .items import Item, check_data, read_items
 from .metadata import find_metadata
-from .results import BASE_COLUMNS, ResultsFile, parse_row
+from .results import SWAP_COLUMNS, ResultsFile, parse_row, results_columns
 from .specs import BenchmarkSpec, get_spec
 
 ITEMS_FILE, SUMMARY_FILE, RUN_FILE = "items.csv", "summary.json", "run.json"
@@ -50,6 +56,7 @@ class _Loaded:
     item: Item
     mixture: Tensor  # [L] at the model's rate
     source: Tensor  # [L]
+    other: Tensor | None = None  # [L], the mixture's other source (query-swap check)
 
 
 def load_mono(path: Path, sample_rate: int) -> Tensor:
@@ -64,13 +71,18 @@ def load_mono(path: Path, sample_rate: int) -> Tensor:
 def _load_item(item: Item, sample_rate: int) -> _Loaded:
     mix = load_mono(Item.resolve(item.mixture), sample_rate)
     src = load_mono(Item.resolve(item.source), sample_rate)
+    other = load_mono(Item.resolve(item.other_source), sample_rate) if item.other_source else None
     n = min(mix.shape[-1], src.shape[-1])
-    if max(mix.shape[-1], src.shape[-1]) - n > LENGTH_TOLERANCE * n:
-        raise ValueError(
-            f"mixture and source lengths differ ({mix.shape[-1]} vs {src.shape[-1]} samples at "
-            f"{sample_rate} Hz); the item's files do not belong together"
-        )
-    return _Loaded(item, mix[:n], src[:n])
+    for what, x in (("source", src), ("other source", other)):
+        if x is not None and abs(x.shape[-1] - mix.shape[-1]) > LENGTH_TOLERANCE * min(n, x.shape[-1]):
+            raise ValueError(
+                f"mixture and {what} lengths differ ({mix.shape[-1]} vs {x.shape[-1]} samples at "
+                f"{sample_rate} Hz); the item's files do not belong together"
+            )
+    if other is not None:
+        n = min(n, other.shape[-1])
+        other = other[:n]
+    return _Loaded(item, mix[:n], src[:n], other)
 
 
 def _prefetch(fn: Callable[[Item], Any], items: Iterable[Item], depth: int) -> Iterator[tuple[Item, Any]]:
@@ -130,6 +142,15 @@ class BenchmarkPlan:
     items: list[Item]
     metadata: Path | None
     limit: int | None
+
+    @property
+    def name(self) -> str:
+        """The run's name: the benchmark's, or ``custom-<CSV stem>`` for a custom item list, so that
+        two CSVs (e.g. plain and paraphrased queries) get their own results folders and table rows."""
+        if self.spec.layout != "custom" or self.metadata is None:
+            return self.spec.name
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.metadata).stem).strip("-")
+        return f"{self.spec.name}-{stem}" if stem else self.spec.name
 
 
 def prepare_benchmark(
@@ -226,14 +247,16 @@ def run_benchmark(
                 "metadata_sha256": sha256_file(meta_path) if meta_path is not None else None}
     _claim(out_dir / RUN_FILE, run_info)
 
-    with ResultsFile(out_dir / ITEMS_FILE, [*BASE_COLUMNS, *extras]) as results:
+    with_swap = any(it.other_source for it in items)
+    columns = results_columns(extras, with_class=any(it.label for it in items), with_swap=with_swap)
+    with ResultsFile(out_dir / ITEMS_FILE, columns, required=SWAP_COLUMNS if with_swap else ()) as results:
         done = results.done()
         pending = [it for it in items if it.key not in done]
         _evaluate(model, pending, results, sample_rate, batch_size, extras, len(items) - len(pending), len(items),
-                  progress, spec.name)
+                  progress, plan.name)
         rows = [results.rows[it.key] for it in items if it.key in results.rows]
 
-    summary = _summary(spec, rows, len(items), run_info, meta_path, extras,
+    summary = _summary(plan, rows, run_info, extras,
                        {"limit": plan.limit, "batch_size": batch_size, "device": str(getattr(model, "device", device or "cpu"))})
     with atomic_path(out_dir / SUMMARY_FILE) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -258,7 +281,7 @@ def _claim(path: Path, info: dict[str, Any]) -> None:
 def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, total, progress, label) -> None:
     from tqdm.auto import tqdm
 
-    from ..metrics import score
+    from ..metrics import score, sdr
 
     device = getattr(model, "device", torch.device("cpu"))
     bar = tqdm(total=total, initial=done, desc=label, unit="item", disable=not progress, dynamic_ncols=True)
@@ -272,8 +295,11 @@ def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, to
             condition = model.embed([b.item.query for b in batch])
             estimate = model(mixture, condition.to(device)).float().cpu()[:, 0]  # [B, L]
         for b, est in zip(batch, estimate):
-            row = {"key": b.item.key, "query": b.item.query, "group": b.item.group,
+            row = {"key": b.item.key, "query": b.item.query, "group": b.item.group, "class": b.item.label,
                    **score(est, b.source, b.mixture).to_dict()}
+            if b.other is not None:
+                row["sdr_other"] = float(sdr(est, b.other))
+                row["own_closer"] = int(row["sdr"] > row["sdr_other"])
             row.update(extra_scores(est, b.source, sample_rate, extras))
             results.write(row)
         bar.update(len(batch))
@@ -282,7 +308,7 @@ def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, to
     try:
         for item, loaded in _prefetch(lambda it: _load_item(it, sample_rate), pending, depth=2 * batch_size + 2):
             if isinstance(loaded, Exception):
-                results.write({"key": item.key, "query": item.query, "group": item.group,
+                results.write({"key": item.key, "query": item.query, "group": item.group, "class": item.label,
                                "error": f"{type(loaded).__name__}: {loaded}".replace("\n", " ")})
                 bar.update(1)
                 continue
@@ -294,12 +320,13 @@ def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, to
         bar.close()
 
 
-def _summary(spec, rows, total, run_info, meta_path, extras, options) -> dict[str, Any]:
+def _summary(plan: BenchmarkPlan, rows, run_info, extras, options) -> dict[str, Any]:
+    spec, meta_path, total = plan.spec, plan.metadata, len(plan.items)
     parsed = [parse_row(r) for r in rows]
     scored = [r for r in parsed if not r.get("error")]
     failed = [{"key": r["key"], "error": r["error"]} for r in parsed if r.get("error")]
-    return {
-        "benchmark": spec.name,
+    summary = {
+        "benchmark": plan.name,
         "description": spec.description,
         "model": {"name": run_info["model"], "weights_sha256": run_info["weights_sha256"],
                   "sample_rate": run_info["sample_rate"]},
@@ -316,3 +343,10 @@ def _summary(spec, rows, total, run_info, meta_path, extras, options) -> dict[st
         "failures": failed,
         "options": options,
     }
+    # Labels and mixtures come from the item list, so that rows of an older results file count too.
+    swap = query_swap(scored, {it.key: str(Item.resolve(it.mixture)) for it in plan.items})
+    if swap is not None:
+        summary["query_swap"] = swap
+    if any(it.label for it in plan.items):
+        summary["per_class"] = per_class(scored, {it.key: it.label for it in plan.items})
+    return summary

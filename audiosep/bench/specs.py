@@ -17,7 +17,7 @@ from .errors import BenchmarkError
 #   "audioset"  <set>/class_id=K/class_id=K,index=NNN,{mixture,source}.wav (CSV noise_wav/src_wav)
 #   "vggsound"  the CSV's mix_wav / s0_wav paths under <set>/ (with or without their "data/" prefix)
 #   "voicebank" <set>/noisy_testset_wav/<name>.wav and <set>/clean_testset_wav/<name>.wav
-#   "custom"    a CSV of mixture,source,query[,group] with paths relative to the CSV
+#   "custom"    a CSV of mixture,source,query[,group][,class][,other_source], paths relative to the CSV
 LAYOUTS = ("premixed", "audioset", "vggsound", "voicebank", "custom")
 
 # Aggregation rules over per-item scores:
@@ -97,7 +97,8 @@ class BenchmarkSpec:
             return f"{d}/[data/]mix_wav/<file_id>.wav and {d}/[data/]s0_wav/<file_id>.wav as listed in {self.metadata}"
         if self.layout == "voicebank":
             return f"{d}/noisy_testset_wav/<name>.wav and {d}/clean_testset_wav/<name>.wav"
-        return "a CSV with columns mixture,source,query (paths relative to the CSV), passed with --metadata"
+        return ("a CSV with columns mixture,source,query and optionally group, class, other_source (paths "
+                "relative to the CSV), passed with --metadata")
 
 
 def _released(sdri: float, si_sdr: float) -> Mapping[str, float]:

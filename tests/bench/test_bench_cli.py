@@ -74,7 +74,7 @@ def test_defaults_need_only_the_benchmark_name(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(AudioSep, "from_pretrained", staticmethod(fake_from_pretrained))
     assert cli.main(["run", "clotho", "--no-progress"]) == 0
     assert asked == [(cli.DEFAULT_MODEL, "cpu")]
-    assert (tmp_path / "bench-results" / "audiosep-base" / "clotho" / "summary.json").is_file()
+    assert (tmp_path / "bench-results" / cli._slug(cli.DEFAULT_MODEL) / "clotho" / "summary.json").is_file()
     assert "| clotho | 1/1 | 0 |" in capsys.readouterr().out
 
 
