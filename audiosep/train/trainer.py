@@ -87,26 +87,48 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return 1.0 - done * (1.0 - sched.final_lr_fraction)
 
 
-def build_network(config: TrainConfig) -> ResUNet:
-    """A fresh network initialised from the seed (global RNG restored afterwards), or the
-    weights named by ``training.init_from``."""
+def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]:
+    """The network to train: a fresh one initialised from the seed (global RNG restored
+    afterwards) or the weights named by ``training.init_from``; and, when that names a whole model (a bundle or a
+    ``save_pretrained`` folder), the config of that model's query encoder (else None)."""
     source = config.training.init_from
     if source is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed("init", config.training.seed))
-            return ResUNet(config.model)
+            return ResUNet(config.model), None
     from ..checkpoint import load_separation_net
+    from ..model import CONFIG_FILE, AudioSep
 
-    if Path(source).exists():
-        net = load_separation_net(source)
+    encoder_cfg = None
+    path = Path(source)
+    if path.exists() and not (path / CONFIG_FILE).is_file():
+        net = load_separation_net(source)  # a network checkpoint: file or reference-layout folder
     else:
-        from ..model import AudioSep
-
-        net = AudioSep.from_pretrained(source).separation_net
+        model = AudioSep.from_pretrained(source)
+        net, encoder_cfg = model.separation_net, model.query_encoder.config_dict()
     if net.config.sample_rate != config.data.sample_rate:
         raise ValueError(f"training.init_from {source} is a {net.config.sample_rate} Hz network but "
                          f"data.sample_rate is {config.data.sample_rate}; set data.sample_rate to match")
-    return net.train()
+    return net.train(), encoder_cfg
+
+
+def adopt_starting_point(config: TrainConfig, net: ResUNet, encoder_cfg: dict[str, Any] | None) -> TrainConfig:
+    """``config`` with the ``model`` section (and, for a whole model, ``query_encoder``) of the
+    network fine-tuning starts from, so that checkpoints and ``final/`` describe what is trained;
+    a warning names each section that the run's config had set differently."""
+    import dataclasses
+    import warnings
+
+    changes: dict[str, Any] = {}
+    if net.config != config.model:
+        changes["model"] = net.config
+    if encoder_cfg is not None and dict(encoder_cfg) != dict(config.query_encoder):
+        changes["query_encoder"] = dict(encoder_cfg)
+    if changes:
+        warnings.warn(f"training.init_from {config.training.init_from}: using its {' and '.join(changes)} "
+                      "instead of the config's (fine-tuning keeps the starting model's shape and query encoder)",
+                      stacklevel=3)
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 class Trainer:
@@ -128,6 +150,9 @@ class Trainer:
         from .dataset import ClipDataset
         from .manifest import read_manifests
 
+        net, encoder_cfg = starting_point(config)
+        if config.training.init_from is not None:
+            config = adopt_starting_point(config, net, None if query_encoder is not None else encoder_cfg)
         self.config = cfg = config
         tr = cfg.training
         self.info = info = dist_info or init_distributed(tr.device)
@@ -138,7 +163,6 @@ class Trainer:
         if not self.encoder.embedding_dim:
             self.encoder.ensure_built()
 
-        net = build_network(cfg)
         if self.encoder.embedding_dim != net.config.condition_dim:
             raise ValueError(
                 f"model.condition_dim is {net.config.condition_dim} but the {self.encoder.kind!r} query "

@@ -196,3 +196,27 @@ def test_loss_registry_matches_the_metrics():
     assert float(get_loss("neg_sdr")(est, target)) == pytest.approx(-float(sdr(est, target).mean()), abs=1e-4)
     with pytest.raises(ValueError, match="unknown loss 'l3'"):
         get_loss("l3")
+
+
+def test_fine_tuning_a_saved_model_adopts_its_network_and_query_encoder(tones, tmp_path):
+    import yaml
+
+    from audiosep.model import AudioSep
+    from audiosep.nn import ResUNet
+    from audiosep.query.hashed import HashedTextEncoder
+
+    train, _ = tones
+    base = tiny_config(train, None, tmp_path / "unused")
+    start_cfg = type(base.model)(**{**base.model.__dict__, "encoder_channels": (4, 4), "condition_dim": 8})
+    torch.manual_seed(0)  # parameter init only
+    start = AudioSep(ResUNet(start_cfg), HashedTextEncoder(dim=8)).save_pretrained(tmp_path / "start")
+    cfg = tiny_config(train, None, tmp_path / "run", steps=2, checkpoint_every=2, init_from=str(start))
+    assert cfg.model.condition_dim == 16 and cfg.query_encoder["dim"] == 16  # the config says otherwise
+    with pytest.warns(UserWarning, match="using its model and query_encoder"):
+        trainer = Trainer(cfg)
+    assert trainer.config.model == start_cfg and trainer.encoder.embedding_dim == 8
+    trainer.fit()
+    written = yaml.safe_load((tmp_path / "run" / "checkpoints" / "step-00000002" / "config.yaml").read_text())
+    assert written["model"]["encoder_channels"] == [4, 4] and written["query_encoder"] == {"kind": "hashed", "dim": 8}
+    tuned = AudioSep.from_pretrained(tmp_path / "run" / "final")
+    assert tuned.separation_net.config == start_cfg and tuned.query_encoder.config_dict()["dim"] == 8
