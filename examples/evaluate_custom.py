@@ -5,14 +5,15 @@
     python examples/evaluate_custom.py --make-demo demo_bench/ --sources dog.wav rain.wav --labels "a dog barking" rain
 
 The CSV has a header row and the columns ``mixture``, ``source`` and ``query`` (and optionally
-``group``); paths are relative to the CSV's folder. Each row is one item: the model separates
+``group``, ``class`` and ``other_source``); paths are relative to the CSV's folder. Each row is one item: the model separates
 ``query`` from ``mixture`` and is scored against ``source`` (SDR, SDRi, SI-SDR, SI-SDRi; the
 summary is the mean over items). This is ``audiosep-bench run custom --metadata CSV`` through the
 public API (:func:`audiosep.bench.prepare_benchmark` and :func:`audiosep.bench.run_benchmark`).
 
 ``--make-demo DIR`` first writes a tiny benchmark into ``DIR``: every pair of sources mixed at
 0 dB (equal energy), two rows per mixture (each source once as the target), and
-``DIR/benchmark.csv``. The sources are the files given with ``--sources`` (mono-averaged,
+``DIR/benchmark.csv`` with an ``other_source`` column, so the summary also reports the
+query-swap check (how often the estimate is closer to its own source than to the other one). The sources are the files given with ``--sources`` (mono-averaged,
 resampled to the first file's rate, cut to the shorter length) captioned by ``--labels``, or,
 without ``--sources``, three synthetic sounds (two sine tones and a noise burst train). Since
 the mixtures are at 0 dB, the mixture's own SDR (``sdr_mixture`` in ``items.csv``) is 0 dB.
@@ -92,9 +93,10 @@ def make_demo(directory: str | Path, sources: dict[str, torch.Tensor], sample_ra
             rel = f"sources/{name}_{slugify(q)}.wav"
             save_audio(directory / rel, src * scale, sample_rate, overwrite=True)
             rows.append({"mixture": f"mixtures/{name}.wav", "source": rel, "query": q, "group": q})
+        rows[-2]["other_source"], rows[-1]["other_source"] = rows[-1]["source"], rows[-2]["source"]
     path = directory / DEMO_CSV
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["mixture", "source", "query", "group"])
+        writer = csv.DictWriter(f, fieldnames=["mixture", "source", "query", "group", "other_source"])
         writer.writeheader()
         writer.writerows(rows)
     return path

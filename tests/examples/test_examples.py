@@ -173,6 +173,10 @@ def test_evaluate_custom_example_with_synthetic_demo(tmp_path, capsys, model_dir
         assert summary["scores"][metric] == pytest.approx(mean, abs=1e-9)
     assert json.loads((out / "summary.json").read_text())["scores"] == summary["scores"]
     assert "6 of 6 items scored" in capsys.readouterr().out
+    # each row names the mixture's other source, so the query-swap rate is reported
+    assert rows[0]["other_source"] == rows[1]["source"] and rows[1]["other_source"] == rows[0]["source"]
+    closer = [float(r["sdr"]) > float(r["sdr_other"]) for r in items]
+    assert summary["query_swap"]["own_closer"] == pytest.approx(sum(closer) / 6)
 
     # the same CSV through --metadata resumes into the same folder: nothing recomputed, same summary
     resumed = example.main(["--metadata", str(demo / "benchmark.csv"), "--model", str(model_dir),
