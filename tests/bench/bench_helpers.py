@@ -92,3 +92,20 @@ def make_audioset(root: Path, classes: list[tuple[int, str, list[float]]], missi
                 write_wav(root / "audioset" / f"{stem},mixture.wav", mix)
                 write_wav(root / "audioset" / f"{stem},source.wav", src)
     return write_csv(root / "audioset_eval.csv", ["idx", "caption", "src_wav", "noise_wav"], rows)
+
+
+def interrupt_scoring_after(monkeypatch, n: int):
+    """Make ``audiosep.metrics.score`` raise KeyboardInterrupt on its ``n + 1``-th call (a run
+    stopped part-way); returns the real function, to put back with ``monkeypatch.setattr``."""
+    import audiosep.metrics
+
+    real_score, calls = audiosep.metrics.score, []
+
+    def interrupting(*args, **kwargs):
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(audiosep.metrics, "score", interrupting)
+    return real_score

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from bench_helpers import IdentityModel, write_csv, write_wav
+from bench_helpers import IdentityModel, interrupt_scoring_after, write_csv, write_wav
 from torch import nn
 
 import audiosep.metrics
@@ -165,15 +165,7 @@ def test_reference_style_rows_have_no_swap_or_class_output(tmp_path):
 def test_resume_after_interruption_keeps_the_swap_columns(tmp_path, monkeypatch):
     meta = make_bench(tmp_path / "bench")
     full = run(meta, tmp_path / "full", BandModel(leak=0.5))
-    real_score, calls = audiosep.metrics.score, []
-
-    def interrupt_after_three(*a, **k):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_score(*a, **k)
-
-    monkeypatch.setattr(audiosep.metrics, "score", interrupt_after_three)
+    real_score = interrupt_scoring_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(meta, tmp_path / "part", BandModel(leak=0.5))
     with open(tmp_path / "part" / "items.csv", "a") as f:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from bench_helpers import (SR, IdentityModel, make_audioset, make_premixed, pair, tiny_model, write_csv,
+from bench_helpers import (SR, IdentityModel, interrupt_scoring_after, make_audioset, make_premixed, pair, tiny_model, write_csv,
                            write_wav)
 
 import audiosep.metrics
@@ -126,15 +126,7 @@ def test_resume_after_interruption_gives_the_same_summary(tmp_path, monkeypatch)
     make_audioset(tmp_path, [(0, "Speech", [1, 2, 9]), (5, "Dog", [4, 6, 7])])
     full = run("audioset", tmp_path, tmp_path / "full", batch_size=2)
 
-    real_score, calls = audiosep.metrics.score, []
-
-    def interrupt_after_three(*a, **k):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_score(*a, **k)
-
-    monkeypatch.setattr(audiosep.metrics, "score", interrupt_after_three)
+    real_score = interrupt_scoring_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run("audioset", tmp_path, tmp_path / "part", batch_size=2)
     assert len(rows_of(tmp_path / "part")) == 3 and not (tmp_path / "part" / "summary.json").exists()
