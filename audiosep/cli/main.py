@@ -28,16 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from ..pretrained import bundle_dir, get_bundle, list_models
+    from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
 
     if args.files:
         bundle = get_bundle(args.files)
+        shipped = shipped_files(bundle) or {}
         folder = bundle_dir(bundle.name)
         for f in bundle.files:
-            print(f"{f.filename}\n  url    {f.url}\n  sha256 {f.sha256 or 'not pinned'}\n  path   {folder / f.filename}")
+            url = f.url or "none: ships with audiosep (checkpoints/ in the source tree)"
+            path = shipped.get(f.filename, folder / f.filename)
+            print(f"{f.filename}\n  url    {url}\n  sha256 {f.sha256 or 'not pinned'}\n  path   {path}")
         return 0
     for name, description in list_models().items():
-        print(f"{name}\t{description}")
+        print(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}\t{description}")
     return 0
 
 

@@ -152,6 +152,23 @@ def test_models_lists_bundles(capsys):
     assert code == 0
     for name in list_models():
         assert name in out
+    assert "audiosep-offline-small (default)\t" in out and "audiosep-base (default)" not in out
+
+
+def test_models_files_of_the_shipped_model_points_into_the_source_tree(capsys):
+    from audiosep.pretrained import SHIPPED_ROOTS
+
+    code, out, _ = run(["models", "--files", "audiosep-offline-small"], capsys)
+    assert code == 0 and "url    none: ships with audiosep" in out
+    assert str(SHIPPED_ROOTS[0] / "audiosep-offline-small" / "separation_net.safetensors") in out
+
+
+def test_default_model_separates_offline_with_no_model_flag(mix, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AUDIOSEP_CACHE", str(tmp_path / "cache"))
+    code, out, err = run(["separate", mix, "rain falling", "-o", tmp_path / "out/"], capsys)
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mix_rain-falling.wav"]
 
 
 def test_python_dash_m_entry_point():

@@ -1,4 +1,4 @@
-"""``python -m audiosep.recipes.debian_sounds {build,benchmark}``."""
+"""``python -m audiosep.recipes.debian_sounds {build,benchmark,example}``."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--count", type=int, default=300)
     m.add_argument("--seconds", type=float, default=5.0)
     m.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("example", help="mix two training clips into the demo mixture shipped in examples/audio")
+    e.add_argument("--data", type=Path, required=True, help="a folder written by `build`")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--classes", nargs=2, default=["piano", "rain"], metavar="CLASS")
+    e.add_argument("--seconds", type=float, default=6.0)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "build":
         from .build import BuildConfig, build
@@ -32,6 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         build(BuildConfig(out=args.out, cache=cache, packages=args.packages, max_seconds=args.max_seconds,
                           val_fraction=args.val_fraction, seed=args.seed, render=not args.no_render,
                           phrases_per_instrument=args.phrases, keep_debs=args.keep_debs))
+    elif args.command == "example":
+        from .example import ExampleConfig, build_example
+
+        print(build_example(ExampleConfig(data=args.data, out=args.out, classes=tuple(args.classes),
+                                          seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)))
     else:
         from .mixtures import MixtureConfig, build_benchmark
 

@@ -8,7 +8,7 @@ and both are scaled together so the mixture peaks at 0.9 at most. Written as a c
 
 * ``benchmark.csv`` -- columns ``mixture,source,query,other_source,class,group``, two rows per
   mixture, each source queried with its class's primary caption (``group`` repeats the class:
-  ``audiosep-bench run custom`` reports per-group means from it);
+  ``audiosep-bench run custom`` reports a per-class table from the ``class`` column);
 * ``benchmark_paraphrased.csv`` -- the same rows queried with held-out paraphrases.
 
 Paths in the CSVs are relative to the CSV's folder. Classes with less than
