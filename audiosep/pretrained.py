@@ -238,7 +238,7 @@ register_bundle(Bundle(
     query_encoder={"kind": "minilm"},
     files=(
         RemoteFile("separation_net.safetensors", **_SHIPPED,
-                   sha256="21a212a5a17893d0d090426d31f6ca10747947c03222abfa45c24b39f79eed03", size=None),
+                   sha256="f914bb5bde1477fa54fbca135a2ee4fed3dca354b12737872de4156f0a6e52e2", size=None),
         RemoteFile("config.json", **_SHIPPED,
                    sha256="87409b781e2077ed4c6570e4eed68f2ce422b9121b4f80b78449331d4421a5ea", size=None),
     ),
