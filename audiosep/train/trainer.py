@@ -90,7 +90,8 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]:
     """The network to train: a fresh one initialised from the seed (global RNG restored
     afterwards) or the weights named by ``training.init_from``; and, when that names a whole model (a bundle or a
-    ``save_pretrained`` folder), the config of that model's query encoder (else None)."""
+    ``save_pretrained`` folder whose encoder needs no files of its own), the config of that model's
+    query encoder (else None). A folder's encoder is not built here: the caller may pass its own."""
     source = config.training.init_from
     if source is None:
         with torch.random.fork_rng(devices=[]):
@@ -101,9 +102,13 @@ def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]
 
     encoder_cfg = None
     path = Path(source)
-    if path.exists() and not (path / CONFIG_FILE).is_file():
-        net = load_separation_net(source)  # a network checkpoint: file or reference-layout folder
-    else:
+    if path.exists():  # a network checkpoint, or a save_pretrained folder (its encoder is not built here)
+        net = load_separation_net(source)
+        files = path / "query_encoder"
+        if (path / CONFIG_FILE).is_file() and not (files.is_dir() and any(files.iterdir())):
+            # adopted only when it needs no files of its own (paths in it are relative to that folder)
+            encoder_cfg = json.loads((path / CONFIG_FILE).read_text()).get("query_encoder")
+    else:  # a bundle name
         model = AudioSep.from_pretrained(source)
         net, encoder_cfg = model.separation_net, model.query_encoder.config_dict()
     if net.config.sample_rate != config.data.sample_rate:
