@@ -131,6 +131,8 @@ def test_separate_folder_example(tmp_path, capsys, model_dir):
     b_est, b_sr = load_audio(out / "sub" / "b_a-dog-barking.wav")
     assert b_sr == 8000 and b_est.shape == (2, 6000)  # the input's rate, channels and length
     assert "2 done, 0 skipped" in capsys.readouterr().out and "broken.wav" in first.format()
+    with pytest.raises(SystemExit, match="a.wav is not a folder; pass the folder that holds your recordings"):
+        example.main([str(inp / "a.wav"), "rain", "--out", str(out), "--model", str(model_dir)])
 
     stamp = (out / "a_a-dog-barking.wav").stat().st_mtime_ns
     again = example.main([*base, "--recursive", "--residual"])
@@ -195,8 +197,14 @@ def test_evaluate_custom_example_with_given_files(tmp_path, model_dir):
     assert [r["query"] for r in rows] == ["a dog", "rain"] and summary["items"]["scored"] == 2
     mix, sr = load_audio(demo / rows[0]["mixture"])
     assert sr == 16000 and mix.shape == (1, 6000)  # mono; 3000 samples at 8 kHz = 6000 at 16 kHz
-    with pytest.raises(SystemExit):  # one label per file
+    with pytest.raises(SystemExit, match="2 --sources but 1 --labels; give one label per source file"):
         example.main(["--make-demo", str(demo), "--sources", str(dog), str(rain), "--labels", "a dog"])
+    with pytest.raises(SystemExit, match="--sources needs at least two files to mix"):
+        example.main(["--make-demo", str(demo), "--sources", str(dog), "--labels", "a dog"])
+    silent = save_audio(tmp_path / "silent.wav", torch.zeros(1, 4000), 16000)
+    with pytest.raises(SystemExit, match="source 'quiet' is silent; pick a file with sound in it"):
+        example.main(["--make-demo", str(tmp_path / "demo2"), "--sources", str(dog), str(silent),
+                      "--labels", "a dog", "quiet"])
 
 
 def test_finetune_example(tmp_path, capsys, model_dir):
