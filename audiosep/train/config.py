@@ -44,6 +44,7 @@ class DataConfig:
     silence_db: float = -60.0
     max_retries: int = 10
     precompute_text: bool = False
+    speed_range: tuple[float, float] | None = None
 
     def validate(self, prefix: str = "data") -> None:
         _require(self.sample_rate > 0, f"{prefix}.sample_rate", "must be > 0", self.sample_rate)
@@ -52,6 +53,10 @@ class DataConfig:
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1", getattr(self, name))
         _require(self.num_workers >= 0, f"{prefix}.num_workers", "must be >= 0", self.num_workers)
         _require(self.max_retries >= 0, f"{prefix}.max_retries", "must be >= 0", self.max_retries)
+        if self.speed_range is not None:
+            ok = (len(self.speed_range) == 2 and 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0)
+            _require(ok, f"{prefix}.speed_range", "must be [low, high] with 0.5 <= low <= high <= 2 "
+                     "(null: no speed perturbation)", self.speed_range)
 
     @property
     def segment_samples(self) -> int:
@@ -72,6 +77,7 @@ class MixingConfig:
     declip_peak: float = 0.9
     distinct_captions: bool = False
     group_size: int | None = None
+    paired: bool = False
 
     def validate(self, prefix: str = "mixing") -> None:
         _require(self.sources_per_mixture >= 2, f"{prefix}.sources_per_mixture", "must be >= 2 (target + backgrounds)",
@@ -79,6 +85,8 @@ class MixingConfig:
         _require(self.lower_db <= self.higher_db, f"{prefix}.lower_db", "must be <= mixing.higher_db",
                  self.lower_db)
         _require(0 < self.declip_peak <= 1, f"{prefix}.declip_peak", "must be in (0, 1]", self.declip_peak)
+        _require(not self.paired or self.sources_per_mixture == 2, f"{prefix}.paired",
+                 "makes two-source mixtures; set mixing.sources_per_mixture to 2", self.paired)
         if self.group_size is not None:
             _require(self.group_size >= self.sources_per_mixture, f"{prefix}.group_size",
                      "must be >= mixing.sources_per_mixture", self.group_size)
@@ -87,7 +95,7 @@ class MixingConfig:
         from .mixing import MixConfig
 
         return MixConfig(self.sources_per_mixture, self.lower_db, self.higher_db,
-                         self.declip_peak, self.distinct_captions)
+                         self.declip_peak, self.distinct_captions, paired=self.paired)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ equals the target's (ignoring case and surrounding spaces) or that share a label
 skipped. If fewer than ``sources_per_mixture - 1`` items qualify, the mixture uses the ones that do
 -- possibly none, in which case the mixture is the target alone (still a well-posed example) --
 unless ``strict_distinct=True``, which raises instead.
+
+With ``paired=True`` (two sources per mixture only) the batch is split into pairs ``(a, b)`` and
+each pair makes **one** mixture that serves both items: item ``a`` asks for ``a`` and item ``b``
+asks for the same mixture's other source. The same input with two queries and two different
+targets is the direct lesson in following the query (the "query swap"); the cyclic recipe never
+shows one mixture with two queries. Pairs are chosen greedily in batch order (each item with the
+next free one; with ``distinct_captions`` the next free one of a different caption and labels);
+an item left without a partner is mixed the ordinary way.
 """
 from __future__ import annotations
 
@@ -40,6 +48,9 @@ class MixConfig:
         Never use a background whose caption equals the target's or that shares a label.
     strict_distinct : bool
         With ``distinct_captions``: raise when too few backgrounds qualify instead of using fewer.
+    paired : bool
+        Make one mixture per pair of items and use it for both items' queries (needs
+        ``sources_per_mixture == 2``).
     """
 
     sources_per_mixture: int = 2
@@ -48,8 +59,14 @@ class MixConfig:
     declip_peak: float = 0.9
     distinct_captions: bool = False
     strict_distinct: bool = False
+    paired: bool = False
 
     def __post_init__(self) -> None:
+        if self.paired and self.sources_per_mixture != 2:
+            raise ValueError(
+                f"MixConfig.paired makes two-source mixtures, got sources_per_mixture={self.sources_per_mixture!r}; "
+                "set sources_per_mixture to 2 or paired to False"
+            )
         if not isinstance(self.sources_per_mixture, int) or self.sources_per_mixture < 2:
             raise ValueError(
                 f"MixConfig.sources_per_mixture must be an integer >= 2 (target + backgrounds), "
@@ -146,6 +163,35 @@ def choose_backgrounds(
     return tuple(chosen)
 
 
+def choose_pairs(
+    batch_size: int,
+    config: MixConfig,
+    captions: Sequence[str] | None = None,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> tuple[tuple[int, int], ...]:
+    """Disjoint pairs ``(a, b)``, ``a < b``, of batch items that share one mixture (greedy, in batch order).
+
+    Each free item takes the next free item (with ``distinct_captions``: the next free one whose
+    caption differs and that shares no label). Items in no pair are mixed the ordinary way.
+    """
+    caps = [_norm(c) for c in captions] if (config.distinct_captions and captions is not None) else None
+    labs = [{_norm(x) for x in ls} for ls in labels] if (config.distinct_captions and labels is not None) else None
+    if config.distinct_captions and caps is None and labs is None:
+        raise ValueError("MixConfig.distinct_captions needs the captions and/or labels; pass them to mix_batch")
+    free = list(range(batch_size))
+    pairs = []
+    while free:
+        a = free.pop(0)
+        for pos, b in enumerate(free):
+            if caps is not None and caps[a] == caps[b]:
+                continue
+            if labs is not None and labs[a] & labs[b]:
+                continue
+            pairs.append((a, free.pop(pos)))
+            break
+    return tuple(pairs)
+
+
 def _energy(x: Tensor) -> Tensor:
     return x.pow(2).mean(dim=(-2, -1))
 
@@ -203,6 +249,20 @@ def mix_batch(
     scale = torch.sqrt(e_target / _energy(background).clamp_min(ENERGY_EPS))
     scale = scale * torch.pow(10.0, total.to(audio.dtype) / 20.0)
     background = background * scale[:, None, None]
+
+    chosen = list(chosen)
+    if config.paired:
+        target, background = target.clone(), background.clone()
+        for a, b in choose_pairs(batch, config, captions, labels):
+            # b at the pair's gain relative to a's energy; the mixture a + b serves both items
+            other = audio[b] * torch.sqrt(e_target[a] / _energy(audio[b : b + 1])[0].clamp_min(ENERGY_EPS))
+            other = other * torch.pow(torch.tensor(10.0, dtype=audio.dtype, device=audio.device),
+                                      total[a].to(audio.dtype) / 20.0)
+            target[a], background[a] = audio[a], other
+            target[b], background[b] = other, audio[a]
+            chosen[a], chosen[b] = (b,), (a,)
+            total[b] = -total[a]
+    chosen = tuple(chosen)
 
     peak = (target + background).abs().amax(dim=(-2, -1))
     declip = torch.where(peak > 1.0, config.declip_peak / peak.clamp_min(1e-12), torch.ones_like(peak))

@@ -15,6 +15,7 @@ with frozen or synchronised BatchNorm one process on the global batch takes the 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -208,7 +209,7 @@ class Trainer:
             raise ValueError("data.train_manifests lists no clips; point it to a .json/.csv/.jsonl manifest")
         self.dataset = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
                                    seed=tr.seed, random_crop=data.random_crop, silence_db=data.silence_db,
-                                   max_retries=data.max_retries)
+                                   max_retries=data.max_retries, speed_range=data.speed_range)
         self.steps_per_epoch = ShardedBatchSampler.steps_per_epoch(len(records), data.batch_size, info.world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(records)} training clips are fewer than one global batch "
@@ -346,10 +347,13 @@ class Trainer:
         bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
         if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
             bounds.pop(-2)
+        # validation mixes the ordinary (cyclic) way whatever the training mixer, so that runs
+        # trained with and without mixing.paired are scored on the same mixtures
+        mix_cfg = dataclasses.replace(mixing.mix_config(), paired=False)
         out = []
         for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             batch = collate_clips([ds[i] for i in range(lo, hi)])
-            mix = mix_batch(batch.audio, mixing.mix_config(), generator_for("val", self.config.training.seed, b),
+            mix = mix_batch(batch.audio, mix_cfg, generator_for("val", self.config.training.seed, b),
                             batch.captions, batch.labels)
             out.append((mix.mixture, mix.target, self.queries.text(batch.captions).cpu()))
         return out

@@ -205,3 +205,35 @@ def test_workers_do_not_change_the_data(files):
     one = [b.audio for b in torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_clips)]
     two = [b.audio for b in torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_clips, num_workers=2)]
     assert len(one) == 3 and all(torch.equal(a, b) for a, b in zip(one, two))
+
+
+def _tone_file(tmp_path: Path, freq: float, sr: int = SR, seconds: float = 6.0) -> ClipRecord:
+    t = np.arange(int(seconds * sr)) / sr
+    return _file(tmp_path, "tone.wav", (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)[:, None], sr,
+                 subtype="FLOAT")
+
+
+def _peak_hz(audio: torch.Tensor) -> float:
+    spectrum = torch.fft.rfft(audio[0].double() * torch.hann_window(audio.shape[-1], dtype=torch.float64))
+    return float(torch.argmax(spectrum.abs())) * SR / audio.shape[-1]
+
+
+def test_speed_perturbation_scales_pitch_within_the_range(tmp_path):
+    record = _tone_file(tmp_path, 1000.0)
+    ds = ClipDataset([record] * 40, sample_rate=SR, segment_seconds=1.0, speed_range=(0.9, 1.1))
+    peaks = [_peak_hz(ds[i].audio) for i in range(40)]
+    assert all(895 <= p <= 1105 for p in peaks), peaks
+    assert min(peaks) < 960 and max(peaks) > 1040  # the range is used, not one factor
+    assert ds[3].audio.shape == (1, SR)
+    torch.testing.assert_close(ds[3].audio, ClipDataset([record] * 40, sample_rate=SR, segment_seconds=1.0,
+                                                        speed_range=(0.9, 1.1))[3].audio)
+    # validation (no random crop) is never perturbed, and the default is off
+    val = ClipDataset([record], sample_rate=SR, segment_seconds=1.0, random_crop=False, speed_range=(0.9, 1.1))
+    assert abs(_peak_hz(val[0].audio) - 1000.0) <= 1.0
+    plain = ClipDataset([record] * 5, sample_rate=SR, segment_seconds=1.0)
+    assert all(abs(_peak_hz(plain[i].audio) - 1000.0) <= 1.0 for i in range(5))
+
+
+def test_speed_range_is_checked(files):
+    with pytest.raises(ValueError, match="speed_range"):
+        ClipDataset(list(files.values()), speed_range=(1.2, 0.9))

@@ -151,3 +151,53 @@ def test_reference_recipe_by_hand():
     s = 0.9 / mix.abs().max() if mix.abs().max() > 1 else 1.0
     assert torch.allclose(out.mixture[0], mix * s, atol=1e-6)
     assert torch.allclose(out.target[0], audio[0] * s, atol=1e-7)
+
+
+def _paired_cases():
+    captions = ["dog", "cat", "dog", "rain", "rain", "bell", "cat"]
+    return captions, [[c] for c in captions]
+
+
+def test_paired_mixtures_serve_both_queries():
+    captions, labels = _paired_cases()
+    config = MixConfig(lower_db=-5, higher_db=5, distinct_captions=True, paired=True)
+    for seed in range(20):
+        audio = _batch(seed, batch=len(captions))
+        out = mix_batch(audio, config, torch.Generator().manual_seed(seed), captions, labels)
+        torch.testing.assert_close(out.mixture, out.target + out.background)
+        partners = {n: idx[0] for n, idx in enumerate(out.background_indices) if idx}
+        paired = [n for n, m in partners.items() if partners.get(m) == n]
+        assert len(paired) == 6  # three pairs; the seventh item is mixed the ordinary way
+        for n in paired:
+            m = partners[n]
+            assert captions[n] != captions[m]
+            torch.testing.assert_close(out.mixture[n], out.mixture[m])  # one mixture, two queries
+            torch.testing.assert_close(out.target[n], out.background[m])
+            # each target is its own clip (up to a gain); the pair's gains are opposite
+            cos = torch.nn.functional.cosine_similarity(out.target[n].flatten(), audio[n].flatten(), dim=0)
+            assert cos > 0.9999
+            assert int(out.background_db[n]) == -int(out.background_db[m])
+            ratio_db = 10 * torch.log10(_energy(out.target[m][None]) / _energy(out.target[n][None]))
+            assert abs(float(ratio_db) - int(out.background_db[n])) < 1e-3
+            assert -5 <= int(out.background_db[n]) <= 5
+
+
+def test_paired_is_deterministic_and_draws_like_the_cyclic_mixer():
+    captions, labels = _paired_cases()
+    audio = _batch(3, batch=len(captions))
+    paired = MixConfig(distinct_captions=True, paired=True)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a = mix_batch(audio, paired, g1, captions, labels)
+    b = mix_batch(audio, MixConfig(distinct_captions=True), g2, captions, labels)
+    assert torch.equal(g1.get_state(), g2.get_state())  # same number of draws
+    again = mix_batch(audio, paired, torch.Generator().manual_seed(5), captions, labels)
+    assert torch.equal(a.mixture, again.mixture)
+    # the unpaired item keeps the ordinary cyclic background
+    lone = [n for n, idx in enumerate(a.background_indices) if a.background_indices[idx[0]] != (n,)]
+    assert lone == [6]
+    torch.testing.assert_close(a.mixture[6], b.mixture[6])
+
+
+def test_paired_needs_two_sources():
+    with pytest.raises(ValueError, match="sources_per_mixture to 2"):
+        MixConfig(sources_per_mixture=3, paired=True)

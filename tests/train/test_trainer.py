@@ -1,6 +1,7 @@
 """The trainer on a generated sine-tone dataset with a tiny network (CPU, offline)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -220,3 +221,27 @@ def test_fine_tuning_a_saved_model_adopts_its_network_and_query_encoder(tones, t
     assert written["model"]["encoder_channels"] == [4, 4] and written["query_encoder"] == {"kind": "hashed", "dim": 8}
     tuned = AudioSep.from_pretrained(tmp_path / "run" / "final")
     assert tuned.separation_net.config == start_cfg and tuned.query_encoder.config_dict()["dim"] == 8
+
+
+def test_paired_training_mixes_pairs_but_validates_the_ordinary_way(tones, tmp_path):
+    from audiosep.train.dataset import collate_clips
+
+    train, val = tones
+    ordinary = Trainer(tiny_config(train, val, tmp_path / "a"))
+    cfg = tiny_config(train, val, tmp_path / "b")
+    paired = Trainer(dataclasses.replace(cfg, mixing=dataclasses.replace(cfg.mixing, paired=True)))
+    # validation mixtures are the same whichever mixer trains
+    for (m1, t1, c1), (m2, t2, c2) in zip(ordinary._build_val_batches(), paired._build_val_batches(), strict=True):
+        assert torch.equal(m1, m2) and torch.equal(t1, t2) and torch.equal(c1, c2)
+    # a training batch: every mixture serves two items, one per source, with different queries
+    first = {}  # one clip of each of four tones
+    for i, record in enumerate(paired.dataset.records):
+        first.setdefault(record.caption, i)
+    assert len(first) >= 4
+    batch = collate_clips([paired.dataset[i] for i in list(first.values())[:4]])
+    mixtures, targets, conds = paired.make_inputs(batch, step=0)
+    partners = {n: [m for m in range(4) if m != n and torch.equal(mixtures[m], mixtures[n])] for n in range(4)}
+    assert all(len(p) == 1 for p in partners.values()), partners
+    for n, (m,) in partners.items():
+        assert batch.captions[n] != batch.captions[m] and not torch.equal(conds[n], conds[m])
+        torch.testing.assert_close(targets[n] + targets[m], mixtures[n])
