@@ -106,3 +106,17 @@ def test_readme_documents_every_key():
         keys |= {f"{section.name}.{f.name}" for f in dataclasses.fields(getattr(TrainConfig(), section.name))}
     assert keys - documented == set(), f"undocumented keys: {sorted(keys - documented)}"
     assert documented - keys == set(), f"documented keys that do not exist: {sorted(documented - keys)}"
+
+
+def test_offline_small_paired_continues_offline_small():
+    """The second stage of the bundled model fine-tunes the first stage's export with the same
+    network, encoder and data; only the mixer, augmentation, schedule and precision differ."""
+    first = load_config(CONFIG_DIR / "offline_small.yaml")
+    second = load_config(CONFIG_DIR / "offline_small_paired.yaml")
+    assert second.model == first.model and second.query_encoder == first.query_encoder
+    assert second.training.init_from == f"{first.training.out_dir}/final"
+    assert second.training.out_dir != first.training.out_dir
+    assert second.mixing.paired and not first.mixing.paired
+    assert second.data.speed_range == (0.9, 1.1) and first.data.speed_range is None
+    assert dataclasses.replace(second.data, speed_range=None) == first.data
+    assert dataclasses.replace(second.mixing, paired=False) == first.mixing
