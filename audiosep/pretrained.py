@@ -238,7 +238,7 @@ register_bundle(Bundle(
     query_encoder={"kind": "minilm"},
     files=(
         RemoteFile("separation_net.safetensors", **_SHIPPED,
-                   sha256="f914bb5bde1477fa54fbca135a2ee4fed3dca354b12737872de4156f0a6e52e2", size=None),
+                   sha256="2153e76e86a45aa76486fb1a7679cbca9755b72bc694fb4cb26cbf1053ff9375", size=None),
         RemoteFile("config.json", **_SHIPPED,
                    sha256="87409b781e2077ed4c6570e4eed68f2ce422b9121b4f80b78449331d4421a5ea", size=None),
     ),
