@@ -15,7 +15,7 @@ Speed perturbation
     plays ``r`` times faster (and ``r`` times higher: pitch and tempo change together, as in
     speed-perturbed speech training). The factor is rounded so the resampling rate is a
     multiple of 10 Hz. More distinct training signals from the same recordings; validation
-    items are never perturbed.
+    items, and the loudest-segment fallback of the silence guard, are never perturbed.
 
 Silence guard
     A segment whose RMS is below ``silence_db`` dBFS is rejected and another random offset is

@@ -24,7 +24,7 @@ an item left without a partner is mixed the ordinary way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -113,6 +113,29 @@ def _norm(text: str) -> str:
     return text.strip().casefold()
 
 
+def _compatibility(
+    batch_size: int,
+    captions: Sequence[str] | None,
+    labels: Sequence[Sequence[str]] | None,
+) -> Callable[[int, int], bool]:
+    """``compatible(n, m)``: items ``n`` and ``m`` differ in caption (case and surrounding spaces
+    ignored) and share no label -- the ``distinct_captions`` rule."""
+    if captions is None and labels is None:
+        raise ValueError("MixConfig.distinct_captions needs the captions and/or labels; pass them to mix_batch")
+    for name, seq in (("captions", captions), ("labels", labels)):
+        if seq is not None and len(seq) != batch_size:
+            raise ValueError(f"{name} has {len(seq)} entries for a batch of {batch_size}; pass one per item")
+    caps = [_norm(c) for c in captions] if captions is not None else None
+    labs = [{_norm(x) for x in ls} for ls in labels] if labels is not None else None
+
+    def compatible(n: int, m: int) -> bool:
+        if caps is not None and caps[n] == caps[m]:
+            return False
+        return not (labs is not None and labs[n] & labs[m])
+
+    return compatible
+
+
 def choose_backgrounds(
     batch_size: int,
     config: MixConfig,
@@ -134,21 +157,13 @@ def choose_backgrounds(
                 f"use a batch size of at least {k + 1} or lower MixConfig.sources_per_mixture"
             )
         return tuple(tuple((n + j) % batch_size for j in range(1, k + 1)) for n in range(batch_size))
-    if captions is None and labels is None:
-        raise ValueError("MixConfig.distinct_captions needs the captions and/or labels; pass them to mix_batch")
-    for name, seq in (("captions", captions), ("labels", labels)):
-        if seq is not None and len(seq) != batch_size:
-            raise ValueError(f"{name} has {len(seq)} entries for a batch of {batch_size}; pass one per item")
-    caps = [_norm(c) for c in captions] if captions is not None else None
-    labs = [{_norm(x) for x in ls} for ls in labels] if labels is not None else None
+    compatible = _compatibility(batch_size, captions, labels)
     chosen = []
     for n in range(batch_size):
         picks = []
         for j in range(1, batch_size):
             m = (n + j) % batch_size
-            if caps is not None and caps[m] == caps[n]:
-                continue
-            if labs is not None and labs[m] & labs[n]:
+            if not compatible(n, m):
                 continue
             picks.append(m)
             if len(picks) == k:
@@ -174,21 +189,15 @@ def choose_pairs(
     Each free item takes the next free item (with ``distinct_captions``: the next free one whose
     caption differs and that shares no label). Items in no pair are mixed the ordinary way.
     """
-    caps = [_norm(c) for c in captions] if (config.distinct_captions and captions is not None) else None
-    labs = [{_norm(x) for x in ls} for ls in labels] if (config.distinct_captions and labels is not None) else None
-    if config.distinct_captions and caps is None and labs is None:
-        raise ValueError("MixConfig.distinct_captions needs the captions and/or labels; pass them to mix_batch")
+    compatible = _compatibility(batch_size, captions, labels) if config.distinct_captions else None
     free = list(range(batch_size))
     pairs = []
     while free:
         a = free.pop(0)
         for pos, b in enumerate(free):
-            if caps is not None and caps[a] == caps[b]:
-                continue
-            if labs is not None and labs[a] & labs[b]:
-                continue
-            pairs.append((a, free.pop(pos)))
-            break
+            if compatible is None or compatible(a, b):
+                pairs.append((a, free.pop(pos)))
+                break
     return tuple(pairs)
 
 
@@ -250,19 +259,17 @@ def mix_batch(
     scale = scale * torch.pow(10.0, total.to(audio.dtype) / 20.0)
     background = background * scale[:, None, None]
 
-    chosen = list(chosen)
     if config.paired:
-        target, background = target.clone(), background.clone()
+        target, background, chosen = target.clone(), background.clone(), list(chosen)
         for a, b in choose_pairs(batch, config, captions, labels):
             # b at the pair's gain relative to a's energy; the mixture a + b serves both items
-            other = audio[b] * torch.sqrt(e_target[a] / _energy(audio[b : b + 1])[0].clamp_min(ENERGY_EPS))
-            other = other * torch.pow(torch.tensor(10.0, dtype=audio.dtype, device=audio.device),
-                                      total[a].to(audio.dtype) / 20.0)
+            gain = torch.sqrt(e_target[a] / e_target[b].clamp_min(ENERGY_EPS)) * 10.0 ** (total[a].to(audio.dtype) / 20.0)
+            other = audio[b] * gain
             target[a], background[a] = audio[a], other
             target[b], background[b] = other, audio[a]
             chosen[a], chosen[b] = (b,), (a,)
             total[b] = -total[a]
-    chosen = tuple(chosen)
+        chosen = tuple(chosen)
 
     peak = (target + background).abs().amax(dim=(-2, -1))
     declip = torch.where(peak > 1.0, config.declip_peak / peak.clamp_min(1e-12), torch.ones_like(peak))

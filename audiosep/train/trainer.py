@@ -122,7 +122,6 @@ def adopt_starting_point(config: TrainConfig, net: ResUNet, encoder_cfg: dict[st
     """``config`` with the ``model`` section (and, for a whole model, ``query_encoder``) of the
     network fine-tuning starts from, so that checkpoints and ``final/`` describe what is trained;
     a warning names each section that the run's config had set differently."""
-    import dataclasses
     import warnings
 
     changes: dict[str, Any] = {}
