@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from audiosep.checkpoint import NET_FILE, load_separation_net, read_state, save_separation_net
+from audiosep.checkpoint import FORMAT, NET_FILE, load_separation_net, read_state, save_separation_net
 from audiosep.nn import reference_layout
 from audiosep.nn.config import ResUNetConfig
 from audiosep.nn.reference_layout import LayoutError
@@ -203,3 +203,22 @@ def test_malicious_pickle_is_not_executed_and_tensors_load(net, io, tmp_path):
     assert_same_outputs(loaded, io)
     state, _ = read_state(path)
     assert set(state) == set(reference_state(net))
+
+
+def test_input_level_round_trips_and_files_written_before_it_load_without_it(tmp_path):
+    from dataclasses import replace
+
+    leveled = tiny_net()
+    leveled.config = replace(TINY, input_level_db=-30.0)
+    mixture = torch.randn(1, 1, 4000, generator=torch.Generator().manual_seed(3))
+    condition = torch.randn(1, TINY.condition_dim, generator=torch.Generator().manual_seed(4))
+    loaded = load_separation_net(save_separation_net(leveled, tmp_path / "level.safetensors"))
+    assert loaded.config.input_level_db == -30.0
+    with torch.no_grad():
+        assert torch.equal(loaded(mixture, condition), leveled(mixture, condition))
+    # a file whose stored config predates the key: the mixture is fed as it is
+    state, _ = read_state(tmp_path / "level.safetensors")
+    old = {k: v for k, v in TINY.to_dict().items() if k != "input_level_db"}
+    save_file(state, str(tmp_path / "old.safetensors"),
+              metadata={"format": FORMAT, "format_version": "1", "config": json.dumps(old)})
+    assert load_separation_net(tmp_path / "old.safetensors").config == TINY

@@ -106,9 +106,13 @@ def _prefetch(fn: Callable[[Item], Any], items: Iterable[Item], depth: int) -> I
 
 
 def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 over the separation network's tensors (names, shapes, bytes) and the query encoder's config."""
+    """sha256 over the separation network's tensors (names, shapes, bytes) and config, and the query
+    encoder's config (a config key such as ``input_level_db`` changes the outputs, not the tensors)."""
     h = hashlib.sha256()
     net = getattr(model, "separation_net", model)
+    net_config = getattr(net, "config", None)
+    if hasattr(net_config, "to_dict"):
+        h.update(json.dumps(net_config.to_dict(), sort_keys=True).encode())
     for name, t in sorted(net.state_dict().items()):
         t = t.detach().to("cpu").contiguous().reshape(-1)
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())

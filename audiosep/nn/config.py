@@ -37,6 +37,11 @@ class ResUNetConfig:
         "scale_shift" also multiplies by ``1 + scale(condition)``.
     bn_momentum : float
         BatchNorm momentum (PyTorch convention).
+    input_level_db : float or None
+        When set, the network computes its features from the mixture scaled to this RMS level
+        (dB re full scale) and applies the mask to the unscaled STFT: the output keeps the
+        input's level and the separation does not depend on the input's gain. ``None`` (the
+        released model) feeds the mixture as it is.
     """
 
     sample_rate: int = 32000
@@ -48,6 +53,7 @@ class ResUNetConfig:
     condition_dim: int = 512
     film: str = "shift"
     bn_momentum: float = 0.01
+    input_level_db: float | None = None
 
     def __post_init__(self) -> None:
         # Normalise lists (from JSON/YAML) to tuples so configs compare and hash.
@@ -62,6 +68,13 @@ class ResUNetConfig:
                 "ResUNetConfig.encoder_channels and pool_sizes must have the same length "
                 f"(got {len(self.encoder_channels)} and {len(self.pool_sizes)})"
             )
+        if self.input_level_db is not None:
+            level = float(self.input_level_db)
+            if not -80.0 <= level <= 0.0:
+                raise ValueError(
+                    f"ResUNetConfig.input_level_db is an RMS level in dB re full scale and must be in "
+                    f"[-80, 0] (or None to feed the mixture unscaled), got {self.input_level_db!r}")
+            object.__setattr__(self, "input_level_db", level)
         for name in ("sample_rate", "n_fft", "hop_length", "stem_channels", "condition_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ResUNetConfig.{name} must be positive, got {getattr(self, name)}")

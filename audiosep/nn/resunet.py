@@ -10,6 +10,8 @@ from .config import ResUNetConfig
 from .fused import stem_into
 from .spectral import Spectral
 
+SILENT_RMS = 1e-5  # -100 dBFS: the quietest level input_level_db scales up from
+
 
 class ResUNet(nn.Module):
     """Query-conditioned separation network (the AudioSep "ResUNet30" family).
@@ -140,8 +142,15 @@ class ResUNet(nn.Module):
             )
         length = mixture.shape[-1]
         mag, cos, sin = self.spectral(mixture[:, 0])
-        logits = self.logits(mag, condition.to(mag.dtype))
+        features = mag if self.config.input_level_db is None else mag * self.level_gain(mixture)[:, None, None]
+        logits = self.logits(features, condition.to(mag.dtype))
         return self.apply_mask(logits, mag, cos, sin, length)[:, None]
+
+    def level_gain(self, mixture: Tensor) -> Tensor:
+        """Tensor[B]: the gain that brings each ``mixture: Tensor[B, 1, L]`` to ``config.input_level_db``
+        RMS. Near-silent mixtures (below -100 dBFS) get the gain of a -100 dBFS one."""
+        rms = mixture.float().pow(2).mean(dim=(1, 2)).sqrt().clamp_min(SILENT_RMS)
+        return (10.0 ** (self.config.input_level_db / 20.0) / rms).to(mixture.dtype)
 
     def apply_mask(self, logits: Tensor, mag: Tensor, cos: Tensor, sin: Tensor, length: int) -> Tensor:
         """Waveform from mask logits and the mixture's STFT.

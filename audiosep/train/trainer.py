@@ -121,10 +121,15 @@ def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]
 def adopt_starting_point(config: TrainConfig, net: ResUNet, encoder_cfg: dict[str, Any] | None) -> TrainConfig:
     """``config`` with the ``model`` section (and, for a whole model, ``query_encoder``) of the
     network fine-tuning starts from, so that checkpoints and ``final/`` describe what is trained;
-    a warning names each section that the run's config had set differently."""
+    a warning names each section that the run's config had set differently. The one exception is
+    ``model.input_level_db``: when the run sets it, ``net`` takes it (it changes no weights)."""
     import warnings
 
     changes: dict[str, Any] = {}
+    level = config.model.input_level_db
+    if level is not None and level != net.config.input_level_db:
+        # changes no weights: a fine-tuning run may switch input level normalisation on (or move it)
+        net.config = dataclasses.replace(net.config, input_level_db=level)
     if net.config != config.model:
         changes["model"] = net.config
     if encoder_cfg is not None and dict(encoder_cfg) != dict(config.query_encoder):

@@ -209,3 +209,14 @@ def test_batched_gpu_run_matches_cpu(tmp_path):
     gpu = run("audioset", tmp_path, tmp_path / "gpu", model=tiny_model(), batch_size=4, device="cuda")
     for k, v in cpu["scores"].items():
         assert gpu["scores"][k] == pytest.approx(v, abs=1e-2)
+
+
+def test_weights_digest_tells_apart_networks_that_differ_only_in_config():
+    import dataclasses
+
+    from audiosep.bench.runner import weights_digest
+
+    a, b = tiny_model(), tiny_model()
+    assert weights_digest(a) == weights_digest(b)
+    b.separation_net.config = dataclasses.replace(b.separation_net.config, input_level_db=-26.0)
+    assert weights_digest(a) != weights_digest(b)  # same tensors, different outputs: no resume across them

@@ -177,3 +177,32 @@ def test_bad_shapes_raise_value_errors_naming_the_expected_shape(mix_shape, cond
     net = make_net()
     with pytest.raises(ValueError, match=expected):
         net(torch.zeros(mix_shape), torch.zeros(cond_shape))
+
+
+def test_input_level_normalisation_makes_the_output_follow_the_input_gain():
+    net = make_net(input_level_db=-20.0)
+    mix, cond = inputs(2, 4000)
+    with torch.no_grad():
+        out = net(mix, cond)
+        for gain in (0.01, 7.0):
+            torch.testing.assert_close(net(mix * gain, cond), out * gain, rtol=1e-4, atol=1e-5 * gain)
+    plain = make_net()  # the same weights without it are not gain-invariant
+    with torch.no_grad():
+        assert not torch.allclose(plain(mix * 7.0, cond), plain(mix, cond) * 7.0, rtol=1e-2, atol=1e-3)
+
+
+def test_input_level_normalisation_masks_the_unscaled_stft_with_features_of_the_scaled_mixture():
+    leveled, plain = make_net(input_level_db=-20.0), make_net()  # same seed: same weights
+    mix, cond = inputs(2, 4000)
+    mix[1] *= 0.05
+    gain = (0.1 / mix.pow(2).mean(dim=(1, 2)).sqrt())[:, None, None]  # -20 dBFS RMS
+    with torch.no_grad():
+        torch.testing.assert_close(leveled(mix, cond), plain(mix * gain, cond) / gain, rtol=1e-4, atol=1e-6)
+        silent = leveled(torch.zeros(1, 1, 4000), cond[:1])
+    assert torch.equal(silent, torch.zeros_like(silent))  # no division by a zero RMS
+
+
+@pytest.mark.parametrize("level", [3.0, -120.0])
+def test_input_level_outside_the_range_is_rejected(level):
+    with pytest.raises(ValueError, match=r"input_level_db is an RMS level in dB re full scale and must be in \[-80, 0\]"):
+        ResUNetConfig(**TINY, input_level_db=level)

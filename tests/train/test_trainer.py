@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,24 @@ def test_paired_training_mixes_pairs_but_validates_the_ordinary_way(tones, tmp_p
     for n, (m,) in partners.items():
         assert batch.captions[n] != batch.captions[m] and not torch.equal(conds[n], conds[m])
         torch.testing.assert_close(targets[n] + targets[m], mixtures[n])
+
+
+def test_fine_tuning_run_that_sets_input_level_switches_it_on_for_the_starting_network(tones, tmp_path):
+    from audiosep.checkpoint import load_separation_net, save_separation_net
+    from audiosep.nn import ResUNet
+
+    train, _ = tones
+    base = tiny_config(train, None, tmp_path / "unused")
+    start = save_separation_net(ResUNet(base.model), tmp_path / "start.safetensors")  # level off
+    cfg = tiny_config(train, None, tmp_path / "run", steps=2, init_from=str(start))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input_level_db=-24.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing else differs: no "using its model" warning
+        trainer = Trainer(cfg)
+    assert trainer.net.config.input_level_db == -24.0 and trainer.config.model == cfg.model
+    trainer.fit()
+    assert load_separation_net(tmp_path / "run" / "final").config.input_level_db == -24.0
+    # a run that leaves it unset keeps the starting network's level
+    again = tiny_config(train, None, tmp_path / "again", steps=1, init_from=str(tmp_path / "run" / "final"))
+    with pytest.warns(UserWarning, match="using its model"):
+        assert Trainer(again).net.config.input_level_db == -24.0
