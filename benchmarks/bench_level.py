@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from audiosep.pretrained import DEFAULT_MODEL
+
 
 class GainedModel(nn.Module):
     """``model`` run on ``mixture * gain``, its output divided by ``gain``."""
@@ -30,8 +32,12 @@ class GainedModel(nn.Module):
         self.name = f"{getattr(model, 'name', None) or type(model).__name__} at {gain_db:+g} dB"
 
     @property
-    def separation_net(self) -> nn.Module:  # the results folder is keyed by the network's digest
-        return self.model.separation_net
+    def separation_net(self) -> nn.Module:  # the results folder is keyed by the model's digest:
+        return self.model.separation_net  # network and query encoder, as for the model itself
+
+    @property
+    def query_encoder(self) -> nn.Module:
+        return self.model.query_encoder
 
     @property
     def device(self) -> torch.device:
@@ -48,7 +54,7 @@ class GainedModel(nn.Module):
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--metadata", required=True, help="a custom benchmark CSV (audiosep-bench run custom)")
-    p.add_argument("--model", default=None, help="bundle name or save_pretrained folder (default: the default model)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"bundle name or save_pretrained folder (default {DEFAULT_MODEL})")
     p.add_argument("--gains", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0, 12.0], help="input gains in dB")
     p.add_argument("--out", required=True, type=Path, help="results folder (one subfolder per gain)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
@@ -58,11 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     from audiosep.bench import run_benchmark
     from audiosep.model import AudioSep
-    from audiosep.pretrained import DEFAULT_MODEL
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = AudioSep.from_pretrained(args.model or DEFAULT_MODEL).eval()
+    model = AudioSep.from_pretrained(args.model).eval()
     rows = []
     for gain in args.gains:
         s = run_benchmark("custom", GainedModel(model, gain), out_dir=args.out / f"gain{gain:+g}dB",
