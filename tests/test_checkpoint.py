@@ -205,20 +205,20 @@ def test_malicious_pickle_is_not_executed_and_tensors_load(net, io, tmp_path):
     assert set(state) == set(reference_state(net))
 
 
-def test_input_level_round_trips_and_files_written_before_it_load_without_it(tmp_path):
+def test_inference_keys_round_trip_and_files_written_before_them_load_without_them(tmp_path):
     from dataclasses import replace
 
     leveled = tiny_net()
-    leveled.config = replace(TINY, input_level_db=-30.0)
+    leveled.config = replace(TINY, input_level_db=-30.0, mask_exponent=0.7)
     mixture = torch.randn(1, 1, 4000, generator=torch.Generator().manual_seed(3))
     condition = torch.randn(1, TINY.condition_dim, generator=torch.Generator().manual_seed(4))
     loaded = load_separation_net(save_separation_net(leveled, tmp_path / "level.safetensors"))
-    assert loaded.config.input_level_db == -30.0
+    assert (loaded.config.input_level_db, loaded.config.mask_exponent) == (-30.0, 0.7)
     with torch.no_grad():
         assert torch.equal(loaded(mixture, condition), leveled(mixture, condition))
-    # a file whose stored config predates the key: the mixture is fed as it is
+    # a file whose stored config predates the keys: the mixture is fed as it is, the mask is plain
     state, _ = read_state(tmp_path / "level.safetensors")
-    old = {k: v for k, v in TINY.to_dict().items() if k != "input_level_db"}
+    old = {k: v for k, v in TINY.to_dict().items() if k not in ("input_level_db", "mask_exponent")}
     save_file(state, str(tmp_path / "old.safetensors"),
               metadata={"format": FORMAT, "format_version": "1", "config": json.dumps(old)})
     assert load_separation_net(tmp_path / "old.safetensors").config == TINY

@@ -159,7 +159,12 @@ class ResUNet(nn.Module):
         """
         frames = mag.shape[1]
         logits = F.pad(logits[:, :, :frames], (0, 1))  # the Nyquist bin gets zero logits
-        gain = torch.sigmoid(logits[:, 0])
+        exponent = self.config.mask_exponent
+        # sigmoid ** p computed as exp(p * logsigmoid): stable for very negative logits, also in bf16
+        if exponent == 1.0:
+            gain = torch.sigmoid(logits[:, 0])
+        else:
+            gain = torch.exp(exponent * F.logsigmoid(logits[:, 0]))
         rot_re, rot_im = torch.tanh(logits[:, 1]), torch.tanh(logits[:, 2])
         norm = (rot_re * rot_re + rot_im * rot_im).sqrt().clamp_min(1e-10)
         rot_re, rot_im = rot_re / norm, rot_im / norm

@@ -206,3 +206,33 @@ def test_input_level_normalisation_masks_the_unscaled_stft_with_features_of_the_
 def test_input_level_outside_the_range_is_rejected(level):
     with pytest.raises(ValueError, match=r"input_level_db is an RMS level in dB re full scale and must be in \[-80, 0\]"):
         ResUNetConfig(**TINY, input_level_db=level)
+
+
+@pytest.mark.parametrize("exponent", [0.5, 0.7, 2.0])
+def test_mask_exponent_raises_the_magnitude_mask_to_its_power(exponent):
+    """With the same logits everywhere (gain logit c, rotation logits that keep the mixture's
+    phase), the mask is sigmoid(c) ** p, so the output is the plain net's times sigmoid(c) ** (p - 1)."""
+    plain, powered = make_net(), make_net(mask_exponent=exponent)  # same seed: same weights
+    mix, cond = inputs(2, 4000)
+    c = -1.3
+
+    def constant_logits(features, condition):
+        batch, frames, bins = features.shape
+        out = torch.full((batch, 3, frames, bins - 1), 30.0)  # rotation (tanh(30), tanh(0)) = (1, 0)
+        out[:, 0] = c
+        out[:, 2] = 0.0
+        return out
+
+    for net in (plain, powered):
+        net.logits = constant_logits
+    with torch.no_grad():
+        expected = plain(mix, cond) * torch.sigmoid(torch.tensor(c)) ** (exponent - 1.0)
+        torch.testing.assert_close(powered(mix, cond), expected, rtol=1e-5, atol=1e-7)
+        # and the real network's output moves with the exponent
+        assert not torch.allclose(make_net(mask_exponent=exponent)(mix, cond), make_net()(mix, cond))
+
+
+@pytest.mark.parametrize("exponent", [0.0, -1.0, 4.5])
+def test_mask_exponent_outside_the_range_is_rejected(exponent):
+    with pytest.raises(ValueError, match=r"mask_exponent raises the sigmoid magnitude mask to this power and must be in \(0, 4\]"):
+        ResUNetConfig(**TINY, mask_exponent=exponent)
