@@ -8,6 +8,14 @@ from typing import Any, Mapping
 FILM_MODES = ("shift", "scale_shift")
 
 
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float, or a ValueError naming the ``ResUNetConfig`` field."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ResUNetConfig.{name} must be a number, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class ResUNetConfig:
     """Hyper-parameters of the FiLM-conditioned ResUNet.
@@ -74,13 +82,13 @@ class ResUNetConfig:
                 f"(got {len(self.encoder_channels)} and {len(self.pool_sizes)})"
             )
         if self.input_level_db is not None:
-            level = float(self.input_level_db)
+            level = _number("input_level_db", self.input_level_db)
             if not -80.0 <= level <= 0.0:
                 raise ValueError(
                     f"ResUNetConfig.input_level_db is an RMS level in dB re full scale and must be in "
                     f"[-80, 0] (or None to feed the mixture unscaled), got {self.input_level_db!r}")
             object.__setattr__(self, "input_level_db", level)
-        exponent = float(self.mask_exponent)
+        exponent = _number("mask_exponent", self.mask_exponent)
         if not 0.0 < exponent <= 4.0:
             raise ValueError(
                 f"ResUNetConfig.mask_exponent raises the sigmoid magnitude mask to this power and must be "

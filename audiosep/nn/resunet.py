@@ -160,7 +160,7 @@ class ResUNet(nn.Module):
         frames = mag.shape[1]
         logits = F.pad(logits[:, :, :frames], (0, 1))  # the Nyquist bin gets zero logits
         exponent = self.config.mask_exponent
-        # sigmoid ** p computed as exp(p * logsigmoid): stable for very negative logits, also in bf16
+        # sigmoid ** p as exp(p * logsigmoid): where sigmoid underflows to 0, 0 ** p has a NaN gradient
         if exponent == 1.0:
             gain = torch.sigmoid(logits[:, 0])
         else:

@@ -236,3 +236,18 @@ def test_mask_exponent_raises_the_magnitude_mask_to_its_power(exponent):
 def test_mask_exponent_outside_the_range_is_rejected(exponent):
     with pytest.raises(ValueError, match=r"mask_exponent raises the sigmoid magnitude mask to this power and must be in \(0, 4\]"):
         ResUNetConfig(**TINY, mask_exponent=exponent)
+
+
+@pytest.mark.parametrize("key", ["input_level_db", "mask_exponent"])
+def test_non_numeric_inference_keys_are_rejected_naming_the_key(key):
+    with pytest.raises(ValueError, match=rf"ResUNetConfig\.{key} must be a number, got 'loud'"):
+        ResUNetConfig(**TINY, **{key: "loud"})
+
+
+def test_mask_exponent_keeps_gradients_finite_where_the_sigmoid_underflows():
+    net = make_net(mask_exponent=0.7).train()
+    mix, cond = inputs(1, 4000)
+    logits = torch.full((1, 3, 63, 128), -200.0, requires_grad=True)  # sigmoid(-200) is 0 in float32
+    mag, cos, sin = net.spectral(mix[:, 0])
+    net.apply_mask(logits, mag, cos, sin, 4000).pow(2).sum().backward()
+    assert torch.isfinite(logits.grad).all()
