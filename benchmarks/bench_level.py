@@ -73,8 +73,9 @@ def main(argv=None) -> None:
         s = run_benchmark("custom", GainedModel(model, gain), out_dir=args.out / f"gain{gain:+g}dB",
                           metadata=args.metadata)
         rows.append((gain, s["scores"]["sdri"], s["scores"]["si_sdr"], s.get("query_swap", {}).get("own_closer")))
-    level = model.separation_net.config.input_level_db
-    print(f"\n{model.name}: input_level_db {level}, {args.metadata}")
+    net_config = model.separation_net.config
+    print(f"\n{model.name}: input_level_db {net_config.input_level_db}, "
+          f"mask_exponent {net_config.mask_exponent:g}, {args.metadata}")
     print(f"{'gain (dB)':>9} {'SDRi (dB)':>10} {'SI-SDR (dB)':>12} {'own closer':>11}")
     for gain, sdri, si_sdr, own in rows:
         own_text = "-" if own is None else f"{100 * own:.1f} %"

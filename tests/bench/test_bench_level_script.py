@@ -31,11 +31,14 @@ def test_scores_follow_the_gain_unless_the_network_normalises_its_input(level, t
     write_wav(tmp_path / "bench" / "s.wav", src)
     meta = write_csv(tmp_path / "bench" / "items.csv", ["mixture", "source", "query"], [["m.wav", "s.wav", "a tone"]])
     model = tiny_model()
-    model.separation_net.config = dataclasses.replace(model.separation_net.config, input_level_db=level)
+    model.separation_net.config = dataclasses.replace(model.separation_net.config, input_level_db=level,
+                                                      mask_exponent=0.7)
     folder = model.save_pretrained(tmp_path / "model")
     args = ["--metadata", str(meta), "--model", str(folder), "--gains", "-30", "0", "--out", str(tmp_path / "out")]
     load_script().main(args)
-    scores = table(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert f"input_level_db {level}, mask_exponent 0.7," in out  # the header names both inference settings
+    scores = table(out)
     assert set(scores) == {-30.0, 0.0}
     assert (tmp_path / "out" / "gain-30dB" / "items.csv").is_file() and (tmp_path / "out" / "gain+0dB").is_dir()
     if level is None:
