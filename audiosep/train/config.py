@@ -45,6 +45,7 @@ class DataConfig:
     max_retries: int = 10
     precompute_text: bool = False
     speed_range: tuple[float, float] | None = None
+    short_clips: str = "random"
 
     def validate(self, prefix: str = "data") -> None:
         _require(self.sample_rate > 0, f"{prefix}.sample_rate", "must be > 0", self.sample_rate)
@@ -53,6 +54,8 @@ class DataConfig:
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1", getattr(self, name))
         _require(self.num_workers >= 0, f"{prefix}.num_workers", "must be >= 0", self.num_workers)
         _require(self.max_retries >= 0, f"{prefix}.max_retries", "must be >= 0", self.max_retries)
+        _require(self.short_clips in ("random", "start"), f"{prefix}.short_clips",
+                 "must be 'random' (a random offset in the segment) or 'start'", self.short_clips)
         if self.speed_range is not None:
             ok = (len(self.speed_range) == 2 and 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0)
             _require(ok, f"{prefix}.speed_range", "must be [low, high] with 0.5 <= low <= high <= 2 "

@@ -6,8 +6,15 @@ which DataLoader worker or which rank loads the item, and the global RNG is neve
 
 Cropping
     Training (``random_crop=True``) takes a uniformly random segment. Validation
-    (``random_crop=False``) takes the segment that starts at the beginning of the file. Clips
-    shorter than the segment are zero-padded **at the end**.
+    (``random_crop=False``) takes the segment that starts at the beginning of the file.
+
+Short clips
+    A clip shorter than the segment is zero-padded to it. With ``short_clips="random"`` (the
+    default) it is placed at an offset drawn uniformly from the item's generator, in training and
+    validation alike, so a one-shot sound (a drum hit, a bark) is seen anywhere in the segment, as
+    it is in real mixtures. With ``short_clips="start"`` it sits at the start and is padded at the
+    end: the network then learns that short sounds begin at the segment's start and misses them
+    elsewhere (this is how the first two stages of the bundled model were trained).
 
 Speed perturbation
     With ``speed_range=(low, high)`` (training only) each item draws a factor ``r`` uniformly
@@ -50,6 +57,7 @@ from ..audio.resample import resample
 from .manifest import ClipRecord
 
 _WARNED: set[str] = set()  # paths already warned about in this process
+SHORT_CLIP_PLACEMENTS = ("random", "start")
 
 
 class BadAudioFile(Exception):
@@ -156,6 +164,10 @@ class ClipDataset(torch.utils.data.Dataset):
         Extra random offsets tried when a segment is silent.
     max_bad_records : int
         Bad records in a row after which ``__getitem__`` raises.
+    speed_range : (float, float), optional
+        Speed-perturbation factors (training only; see the module docstring).
+    short_clips : {"random", "start"}
+        Where a clip shorter than the segment is placed (see the module docstring).
     """
 
     def __init__(
@@ -170,6 +182,7 @@ class ClipDataset(torch.utils.data.Dataset):
         max_retries: int = 10,
         max_bad_records: int = 20,
         speed_range: tuple[float, float] | None = None,
+        short_clips: str = "random",
     ) -> None:
         if len(records) == 0:
             raise ValueError("ClipDataset needs at least one record; check the manifests")
@@ -190,6 +203,9 @@ class ClipDataset(torch.utils.data.Dataset):
         if speed_range is not None and not (len(speed_range) == 2 and 0 < speed_range[0] <= speed_range[1]):
             raise ValueError(f"speed_range must be (low, high) with 0 < low <= high, got {speed_range!r}")
         self.speed_range = None if speed_range is None else (float(speed_range[0]), float(speed_range[1]))
+        if short_clips not in SHORT_CLIP_PLACEMENTS:
+            raise ValueError(f"short_clips must be one of {', '.join(SHORT_CLIP_PLACEMENTS)}, got {short_clips!r}")
+        self.short_clips = short_clips
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -253,11 +269,13 @@ class ClipDataset(torch.utils.data.Dataset):
         factor = low + (high - low) * float(torch.rand((), generator=gen, dtype=torch.float64))
         return max(10, int(round(self.sample_rate / factor / 10.0)) * 10)
 
-    def _fit(self, audio: Tensor) -> Tensor:
-        """Crop or zero-pad (at the end) ``Tensor[1, L]`` to ``Tensor[1, T]``."""
-        if audio.shape[-1] >= self.segment:
+    def _fit(self, audio: Tensor, gen: torch.Generator) -> Tensor:
+        """Crop ``Tensor[1, L]`` to ``Tensor[1, T]``, or zero-pad it, placed as ``short_clips`` says."""
+        spare = self.segment - audio.shape[-1]
+        if spare <= 0:
             return audio[:, : self.segment].contiguous()
-        return torch.nn.functional.pad(audio, (0, self.segment - audio.shape[-1]))
+        before = int(torch.randint(spare + 1, (1,), generator=gen)) if self.short_clips == "random" else 0
+        return torch.nn.functional.pad(audio, (before, spare - before))
 
     def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
         import soundfile
@@ -275,25 +293,25 @@ class ClipDataset(torch.utils.data.Dataset):
         rate = self._rate(gen)
         need = math.ceil(self.segment * sr / rate)  # source frames for one segment
         if total <= need:  # short clip: the whole file, padded
-            audio = self._fit(self._read(path, 0, total, sr, rate))
+            audio = self._fit(self._read(path, 0, total, sr, rate), gen)
             if rms_db(audio) < self.silence_db:
                 raise BadAudioFile(f"all silent (below {self.silence_db:g} dBFS)")
             return audio
         tries = 1 + (self.max_retries if self.random_crop else 0)
         for _ in range(tries):
             start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.random_crop else 0
-            audio = self._fit(self._read(path, start, need, sr, rate))
+            audio = self._fit(self._read(path, start, need, sr, rate), gen)
             if rms_db(audio) >= self.silence_db:
                 return audio
-        return self._loudest(path, total, sr)
+        return self._loudest(path, total, sr, gen)
 
-    def _loudest(self, path: str, total: int, sr: int) -> Tensor:
+    def _loudest(self, path: str, total: int, sr: int, gen: torch.Generator) -> Tensor:
         """The loudest segment of the whole file (first of equals): Tensor[1, T]."""
         audio = self._read(path, 0, total, sr)
         power = torch.cat([torch.zeros(1, dtype=torch.float64), audio[0].double().pow(2).cumsum(0)])
         windows = power[self.segment :] - power[: -self.segment]
         start = int(torch.argmax(windows)) if windows.numel() else 0
-        best = self._fit(audio[:, start:])
+        best = self._fit(audio[:, start:], gen)
         if rms_db(best) < self.silence_db:
             raise BadAudioFile(f"all silent (no segment above {self.silence_db:g} dBFS)")
         return best

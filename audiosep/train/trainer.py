@@ -213,7 +213,8 @@ class Trainer:
             raise ValueError("data.train_manifests lists no clips; point it to a .json/.csv/.jsonl manifest")
         self.dataset = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
                                    seed=tr.seed, random_crop=data.random_crop, silence_db=data.silence_db,
-                                   max_retries=data.max_retries, speed_range=data.speed_range)
+                                   max_retries=data.max_retries, speed_range=data.speed_range,
+                                   short_clips=data.short_clips)
         self.steps_per_epoch = ShardedBatchSampler.steps_per_epoch(len(records), data.batch_size, info.world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(records)} training clips are fewer than one global batch "
@@ -347,7 +348,7 @@ class Trainer:
             return []
         ds = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
                          seed=self.config.training.seed, random_crop=False, silence_db=data.silence_db,
-                         max_retries=data.max_retries)
+                         max_retries=data.max_retries, short_clips=data.short_clips)
         bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
         if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
             bounds.pop(-2)

@@ -68,12 +68,59 @@ def test_resampling_keeps_a_tone(tmp_path):
     assert abs(np.sqrt(np.mean(audio[100:-100] ** 2)) - 0.5 / np.sqrt(2)) < 1e-3
 
 
-def test_short_clip_is_zero_padded_at_the_end(files):
-    ds = ClipDataset([files["short8k"]], sample_rate=SR, segment_seconds=1.0)
+def _placement(audio: torch.Tensor) -> tuple[int, int]:
+    """(first, last + 1) non-zero sample of ``Tensor[T]``."""
+    nz = torch.nonzero(audio).flatten()
+    return int(nz[0]), int(nz[-1]) + 1
+
+
+def test_short_clip_with_start_placement_is_zero_padded_at_the_end(files):
+    ds = ClipDataset([files["short8k"]], sample_rate=SR, segment_seconds=1.0, short_clips="start")
     audio = ds[0].audio[0]
     n = int(0.25 * SR)
     assert audio[:n].abs().mean() > 0.1
     assert torch.count_nonzero(audio[n:]) == 0
+
+
+@pytest.mark.parametrize("random_crop", [True, False])
+def test_short_clip_lands_anywhere_in_the_segment_intact(files, random_crop):
+    """The default placement: the whole clip, unchanged, at a seeded offset drawn per item and epoch
+    (validation too, so validation mixtures have one-shot sounds away from the start as well)."""
+    ds = ClipDataset([files["short8k"]], sample_rate=SR, segment_seconds=1.0, random_crop=random_crop)
+    start_ds = ClipDataset([files["short8k"]], sample_rate=SR, segment_seconds=1.0, random_crop=random_crop,
+                           short_clips="start")
+    n = int(0.25 * SR)
+    clip = start_ds[0].audio[0][:n]
+    starts = []
+    for epoch in range(40):
+        ds.set_epoch(epoch)
+        audio = ds[0].audio[0]
+        lo, hi = _placement(audio)
+        assert hi - lo <= n
+        # the same samples as the start placement, only shifted
+        start = lo - int(torch.nonzero(clip).flatten()[0])
+        assert torch.equal(audio[start: start + n], clip)
+        assert torch.count_nonzero(audio[:start]) == 0 and torch.count_nonzero(audio[start + n:]) == 0
+        starts.append(start)
+    assert min(starts) >= 0 and max(starts) <= SR - n
+    assert len(set(starts)) > 30  # spread over the segment, not pinned to one place
+    assert np.mean(starts) > 0.25 * (SR - n)  # not mostly at the start
+    again = ClipDataset([files["short8k"]], sample_rate=SR, segment_seconds=1.0, random_crop=random_crop)
+    again.set_epoch(39)
+    assert torch.equal(again[0].audio[0], audio)  # a function of (seed, epoch, index)
+
+
+def test_long_clips_are_the_same_whatever_the_short_clip_placement(files):
+    recs = [files["long32k"], files["stereo44k"]]
+    a = ClipDataset(recs, sample_rate=SR, segment_seconds=1.0)
+    b = ClipDataset(recs, sample_rate=SR, segment_seconds=1.0, short_clips="start")
+    for i in range(2):
+        assert torch.allclose(a[i].audio, b[i].audio, atol=1e-6)
+
+
+def test_short_clip_placement_is_checked(files):
+    with pytest.raises(ValueError, match="short_clips must be one of random, start, got 'end'"):
+        ClipDataset([files["short8k"]], sample_rate=SR, short_clips="end")
 
 
 def test_deterministic_across_instances_and_varies_with_epoch_and_seed(files):
