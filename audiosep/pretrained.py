@@ -238,7 +238,7 @@ register_bundle(Bundle(
     query_encoder={"kind": "minilm"},
     files=(
         RemoteFile("separation_net.safetensors", **_SHIPPED,
-                   sha256="04f4437584f30442617300b09831a415e8c0a77e41cb6eccbfd0b116b9b3fc02", size=None),
+                   sha256="b355d1a77c4c88e7a23b5e9b61b1b4f4f7b7296533e09724b09de784716e3871", size=None),
         RemoteFile("config.json", **_SHIPPED,
                    sha256="7c0459352fb4642e0c2e32f7e4becc5130e787887718fbc9341aaeafa3954c91", size=None),
     ),

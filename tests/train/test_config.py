@@ -39,6 +39,7 @@ def with_(section, **values):
     (with_("mixing", sources_per_mixture=3, paired=True), "mixing.paired makes two-source mixtures"),
     (with_("data", speed_range=[1.2, 0.9]), "data.speed_range must be [low, high]"),
     (with_("data", speed_range=[0.2, 1.0]), "data.speed_range must be [low, high]"),
+    (with_("data", short_clips="end"), "data.short_clips must be 'random' (a random offset in the segment) or 'start', got 'end'"),
     (with_("queries", audio_fraction=2), "queries.audio_fraction must be in [0, 1], got 2"),
     (with_("model", film="scale"), "model.film must be one of"),
     ({**GOOD, "query_encoder": {"dim": 3}}, "query_encoder.kind is required"),
@@ -120,3 +121,18 @@ def test_offline_small_paired_continues_offline_small():
     assert second.data.speed_range == (0.9, 1.1) and first.data.speed_range is None
     assert dataclasses.replace(second.data, speed_range=None) == first.data
     assert dataclasses.replace(second.mixing, paired=False) == first.mixing
+
+
+def test_offline_small_placed_continues_offline_small_paired():
+    """The third stage of the bundled model fine-tunes the second stage's export; the data differ
+    only in where short clips are placed, the schedule is shorter and gentler."""
+    second = load_config(CONFIG_DIR / "offline_small_paired.yaml")
+    third = load_config(CONFIG_DIR / "offline_small_placed.yaml")
+    assert third.model == second.model and third.query_encoder == second.query_encoder
+    assert third.training.init_from == f"{second.training.out_dir}/final"
+    assert third.training.out_dir not in (second.training.out_dir, second.training.init_from)
+    assert (second.data.short_clips, third.data.short_clips) == ("start", "random")
+    assert dataclasses.replace(third.data, short_clips="start") == second.data
+    assert third.mixing == second.mixing and third.schedule == second.schedule
+    assert (third.training.steps, third.optim.lr) == (4000, 3e-4)
+    assert load_config(CONFIG_DIR / "offline_small.yaml").data.short_clips == "start"
