@@ -109,3 +109,14 @@ def interrupt_scoring_after(monkeypatch, n: int):
 
     monkeypatch.setattr(audiosep.metrics, "score", interrupting)
     return real_score
+
+
+def load_benchmark_script(name: str):
+    """The module ``benchmarks/<name>.py`` (the scripts are not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

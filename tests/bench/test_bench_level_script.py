@@ -2,20 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
-from bench_helpers import pair, tiny_model, write_csv, write_wav
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_level.py"
+from bench_helpers import load_benchmark_script, pair, tiny_model, write_csv, write_wav
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_level", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("bench_level")
 
 
 def table(text: str) -> dict[float, float]:

@@ -1,21 +1,14 @@
-"""benchmarks/bench_onset.py: picks the sparse targets, cuts pieces around their onsets, scores them."""
+"""benchmarks/bench_onset.py: picks the sparse targets, rotates each item to move the onset, scores them."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_helpers import SR, tiny_model, write_csv, write_wav
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_onset.py"
-
+from bench_helpers import SR, load_benchmark_script, tiny_model, write_csv, write_wav
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_onset", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("bench_onset")
 
 
 def table(text: str) -> dict[float, tuple[float, float]]:
