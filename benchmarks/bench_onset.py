@@ -47,12 +47,6 @@ def onset(source: np.ndarray) -> int:
     return int(np.argmax(np.abs(source) > ONSET_FRACTION * peak)) if peak > 0 else 0
 
 
-def sdr_db(estimate: np.ndarray, target: np.ndarray) -> float:
-    """Plain SNR in dB (the benchmark's SDR)."""
-    err = float(np.sum((target.astype(np.float64) - estimate) ** 2))
-    return 10.0 * np.log10(max(float(np.sum(target.astype(np.float64) ** 2)), 1e-20) / max(err, 1e-20))
-
-
 def sparse_items(metadata: Path, max_active: float) -> list[dict]:
     """Rows of ``metadata`` (paths made absolute) whose source is sparse, with their mono audio."""
     from audiosep.audio.io import load_audio
@@ -60,31 +54,35 @@ def sparse_items(metadata: Path, max_active: float) -> list[dict]:
     items = []
     with metadata.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            mixture, sr = load_audio(metadata.parent / row["mixture"])
-            source, sr_source = load_audio(metadata.parent / row["source"])
-            if sr_source != sr:
-                raise ValueError(f"{row['source']} is at {sr_source} Hz but its mixture at {sr} Hz; "
+            source, sr = load_audio(metadata.parent / row["source"])
+            source = source.mean(0).numpy()
+            if activity(source, sr) > max_active:
+                continue
+            mixture, sr_mixture = load_audio(metadata.parent / row["mixture"])
+            if sr_mixture != sr:
+                raise ValueError(f"{row['source']} is at {sr} Hz but its mixture at {sr_mixture} Hz; "
                                  "resample one of them so they match")
-            mixture, source = mixture.mean(0).numpy(), source.mean(0).numpy()
-            if activity(source, sr) <= max_active:
-                items.append(dict(query=row["query"], mixture=mixture, source=source, sample_rate=sr))
+            items.append(dict(query=row["query"], mixture=mixture.mean(0).numpy(), source=source, sample_rate=sr))
     return items
 
 
 def measure(model, items: list[dict], onsets: list[float], progress: bool = True) -> dict[float, tuple[list, list]]:
     """{d: (SDR per item, SDRi per item)} with each item rotated so its target's onset is at d s."""
     from audiosep import separate
+    from audiosep.metrics import sdr
 
     scores = {d: ([], []) for d in onsets}
     for it in tqdm(items, desc="items", disable=not progress):
-        sr = it["sample_rate"]
+        sr, start = it["sample_rate"], onset(it["source"])
+        mixture, source = torch.from_numpy(it["mixture"]), torch.from_numpy(it["source"])
+        sdr_mixture = float(sdr(mixture, source))  # a rotation of both leaves it unchanged
         for d in onsets:
-            shift = int(round(d * sr)) - onset(it["source"])
-            mix, src = np.roll(it["mixture"], shift), np.roll(it["source"], shift)
-            est = separate(mix, it["query"], sample_rate=sr, model=model).audio.reshape(-1)
-            est = est.numpy() if isinstance(est, torch.Tensor) else np.asarray(est)
-            scores[d][0].append(sdr_db(est, src))
-            scores[d][1].append(sdr_db(est, src) - sdr_db(mix, src))
+            shift = int(round(d * sr)) - start
+            mix, src = mixture.roll(shift), source.roll(shift)
+            est = torch.as_tensor(separate(mix, it["query"], sample_rate=sr, model=model).audio).reshape(-1)
+            value = float(sdr(est, src))
+            scores[d][0].append(value)
+            scores[d][1].append(value - sdr_mixture)
     return scores
 
 

@@ -17,6 +17,7 @@ from ..nn.config import ResUNetConfig
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("warmup_constant", "warmup_linear_decay")
 OPTIMIZERS = ("adamw", "adam")
+SHORT_CLIP_PLACEMENTS = ("random", "start")  # data.short_clips; see audiosep.train.dataset
 
 
 class ConfigError(ValueError):
@@ -54,7 +55,7 @@ class DataConfig:
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1", getattr(self, name))
         _require(self.num_workers >= 0, f"{prefix}.num_workers", "must be >= 0", self.num_workers)
         _require(self.max_retries >= 0, f"{prefix}.max_retries", "must be >= 0", self.max_retries)
-        _require(self.short_clips in ("random", "start"), f"{prefix}.short_clips",
+        _require(self.short_clips in SHORT_CLIP_PLACEMENTS, f"{prefix}.short_clips",
                  "must be 'random' (a random offset in the segment) or 'start'", self.short_clips)
         if self.speed_range is not None:
             ok = (len(self.speed_range) == 2 and 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0)

@@ -54,10 +54,10 @@ import torch
 from torch import Tensor
 
 from ..audio.resample import resample
+from .config import SHORT_CLIP_PLACEMENTS
 from .manifest import ClipRecord
 
 _WARNED: set[str] = set()  # paths already warned about in this process
-SHORT_CLIP_PLACEMENTS = ("random", "start")
 
 
 class BadAudioFile(Exception):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from bench_helpers import SR, load_benchmark_script, tiny_model, write_csv, write_wav
 
+
 def load_script():
     return load_benchmark_script("bench_onset")
 
