@@ -70,3 +70,13 @@ def test_bad_onsets_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="not longer than the largest onset"):
         script.main(["--metadata", str(meta), "--model", str(tiny_model().save_pretrained(tmp_path / "m")),
                      "--onsets", "3", "--no-progress"])
+
+
+def test_a_source_at_another_rate_than_its_mixture_is_refused(tmp_path):
+    import soundfile as sf
+
+    meta = make_bench(tmp_path / "bench")
+    x, _ = sf.read(tmp_path / "bench" / "hit.wav", dtype="float32")
+    write_wav(tmp_path / "bench" / "hit.wav", x[::2], sr=SR // 2)
+    with pytest.raises(ValueError, match=rf"hit.wav is at {SR // 2} Hz but its mixture at {SR} Hz; resample one"):
+        load_script().sparse_items(meta, 0.2)
