@@ -21,6 +21,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+from .errors import AudiosepError
 
 __all__ = [
     "RemoteFile",
@@ -39,7 +40,7 @@ CACHE_ENV = "AUDIOSEP_CACHE"
 _REPO_URL_PREFIX = {"model": "", "space": "spaces/", "dataset": "datasets/"}
 
 
-class PretrainedError(RuntimeError):
+class PretrainedError(AudiosepError, RuntimeError):
     """Base class of the errors raised while resolving pretrained models."""
 
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from .audio.io import load_audio, save_audio
 from .audio.resample import resample
 from .chunking import aligned_sizes, apply_chunked
-from .devices import check_device, default_device
+from .devices import check_device, default_batch_size, resolve_device
 from . import pretrained
 
 #: Window length for long inputs (seconds). See :data:`DEFAULT_OVERLAP_SECONDS`.
@@ -30,8 +30,6 @@ DEFAULT_OVERLAP_SECONDS = 0.5
 #: Most (query x channel) rows sent through the network at once, by device type. On CPU one
 #: row at a time is fastest (measured: a batch of 4 ten-second rows took 1.7x as long as four
 #: single rows, its activations no longer fitting the caches); GPUs gain from batching.
-DEFAULT_BATCH_SIZE = {"cpu": 1, "cuda": 4, "mps": 4}
-
 AudioLike = Union[str, os.PathLike, np.ndarray, Tensor]
 QueryLike = Union[str, Sequence[str], Tensor]
 
@@ -123,8 +121,8 @@ def separate(
         20 s input matches the single pass at ~67 dB SNR and the overlap adds ~6% of work.
         ``chunk_seconds=None`` runs one pass over the whole input.
     batch_size : int, optional
-        Most (query x channel) rows per network call; default :data:`DEFAULT_BATCH_SIZE` for
-        the device (1 on CPU, 4 on GPU).
+        Most (query x channel) rows per network call; default :data:`audiosep.devices.DEFAULT_BATCH_SIZE` for
+        the device (1 on CPU, 8 on CUDA).
     bf16 : bool
         bfloat16 autocast; GPU only (ValueError on CPU, where it is slow and gains nothing).
     output : path or list of paths, optional
@@ -171,7 +169,7 @@ def separate(
         if bf16 and dev.type == "cpu":
             raise ValueError("bf16=True needs a GPU (cuda or mps); on CPU leave bf16=False")
         cond = net_model.embed(query if isinstance(query, Tensor) else texts)  # [Q, D]
-        batch_size = batch_size or DEFAULT_BATCH_SIZE.get(dev.type, 4)
+        batch_size = batch_size or default_batch_size(dev)
         est = _run(net_model, wav, sr, cond, chunk_seconds, overlap_seconds, batch_size, bf16, progress)
     res = (wav[None] - est) if residual else None
 
@@ -361,7 +359,7 @@ def _resolve_model(model, device):
         model = pretrained.DEFAULT_MODEL
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"model must be an AudioSep, a bundle name or a folder, got {type(model).__name__}")
-    dev = check_device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     path = Path(model)
     key_name = str(path.resolve()) if path.exists() else str(model)
     key = (key_name, str(dev))

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..io.atomic import atomic_path
+from ..errors import AudiosepError
 
 # suffix -> (soundfile format, subtype, clip to [-1, 1])
 WRITE_FORMATS = {
@@ -29,7 +30,7 @@ WRITE_FORMATS = {
 }
 
 
-class AudioFileError(ValueError):
+class AudioFileError(AudiosepError, ValueError):
     """An audio file that cannot be read or written (unreadable, unsupported, empty)."""
 
 

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..cli.runner import run_command
+from ..devices import default_batch_size, resolve_device
 from ..pretrained import DEFAULT_MODEL
 from .errors import BenchmarkError
 from .report import markdown_table, report
@@ -41,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                         "columns mixture,source,query and optionally group, class (per-class table) and "
                         "other_source (query-swap check: is the estimate closer to its own source?)")
     r.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
-    r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    r.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     r.add_argument("--batch-size", type=int, default=None, help="items per forward pass (default 8 on GPU, 1 on CPU)")
     r.add_argument("--out", default=None,
                    help=f"results folder (default {DEFAULT_OUT}/<model>); each benchmark writes OUT/<name>/")
@@ -65,15 +67,11 @@ def _list() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
-
     specs = [get_spec(n) for n in args.names]
     if args.metadata is not None and len(specs) > 1:
         raise BenchmarkError("--metadata names the item list of one benchmark; run the benchmarks one at a time")
-    from ..devices import check_device
-
-    device = str(check_device(args.device)) if args.device else ("cuda" if torch.cuda.is_available() else "cpu")
-    batch_size = args.batch_size or (8 if str(device).startswith("cuda") else 1)
+    device = str(resolve_device(args.device))
+    batch_size = args.batch_size or default_batch_size(device)
     data_root = Path(args.data_root) if args.data_root else default_data_root()
     out = Path(args.out) if args.out else Path(DEFAULT_OUT) / _slug(args.model)
 
@@ -98,31 +96,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        print(_list())
+        return 0
+    if args.command == "report":
+        print(report(args.directory), end="")
+        return 0
+    return _run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``audiosep-bench``; returns the exit status."""
+    """Entry point of ``audiosep-bench``; returns the exit status (errors: :mod:`audiosep.cli.runner`)."""
     args = _parser().parse_args(argv)
-    from ..nn.fused import keep_freed_memory
-
-    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
-    try:
-        if args.command == "list":
-            print(_list())
-            return 0
-        if args.command == "report":
-            print(report(args.directory), end="")
-            return 0
-        return _run(args)
-    except (BenchmarkError, FileNotFoundError, ValueError) as err:
-        print(f"audiosep-bench: error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:
-        from ..hub import PretrainedError
-
-        if isinstance(err, PretrainedError):
-            one_line = getattr(err, "one_line", None)
-            print(f"audiosep-bench: error: {one_line() if callable(one_line) else err}", file=sys.stderr)
-            return 2
-        raise
+    return run_command("audiosep-bench", lambda: _dispatch(args),
+                       interrupted="interrupted; the items scored so far are kept, rerun to resume")
 
 
 if __name__ == "__main__":  # pragma: no cover

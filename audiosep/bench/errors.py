@@ -1,8 +1,10 @@
 """Errors of the benchmark runner; each message names the problem and the fix."""
 from __future__ import annotations
 
+from ..errors import AudiosepError
 
-class BenchmarkError(RuntimeError):
+
+class BenchmarkError(AudiosepError, RuntimeError):
     """A benchmark cannot run: unknown name, missing data or metadata, an incompatible output folder."""
 
 

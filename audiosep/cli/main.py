@@ -1,17 +1,11 @@
-"""Entry point of the ``audiosep`` command: parse, dispatch, turn errors into one line + exit 2."""
+"""Entry point of the ``audiosep`` command: parse and dispatch (errors: :mod:`audiosep.cli.runner`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
 from . import separate_cmd
-
-EXIT_ERROR = 2
-
-
-class CLIError(Exception):
-    """A user error the CLI reports as ``audiosep: error: <message>`` with exit code 2."""
+from .runner import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,35 +38,10 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [CLIError, ValueError, OSError]
-    try:
-        from ..pretrained import PretrainedError
-
-        errors.append(PretrainedError)
-    except ImportError:  # pragma: no cover - registry not installed
-        pass
-    return tuple(errors)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 success, 2 user error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits with 2 on bad arguments
-    from ..nn.fused import keep_freed_memory
-
-    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
-    try:
-        return int(args.func(args) or 0)
-    except _user_errors() as err:
-        one_line = getattr(err, "one_line", None)
-        message = one_line() if callable(one_line) else (str(err) or type(err).__name__)
-        message = " ".join(message.split())  # one line, whatever the exception text holds
-        print(f"audiosep: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("audiosep: interrupted", file=sys.stderr)
-        return 130
+    """Run the CLI; returns the exit code (0 success, 2 user error, 130 interrupted)."""
+    args = build_parser().parse_args(argv)  # argparse itself exits with 2 on bad arguments
+    return run_command("audiosep", lambda: args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..errors import UsageError
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     from ..pretrained import DEFAULT_MODEL
@@ -39,20 +41,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..separation import output_paths, separate
-    from .main import CLIError
 
     mix = Path(args.mixture)
     if not mix.exists():
-        raise CLIError(f"audio file not found: {mix}; check the path")
+        raise UsageError(f"audio file not found: {mix}; check the path")
     for q in args.queries:
         if not q.strip():
-            raise CLIError(f"empty query {q!r}: describe the sound to separate, e.g. \"a dog barking\"")
+            raise UsageError(f"empty query {q!r}: describe the sound to separate, e.g. \"a dog barking\"")
     if args.chunk_seconds is not None and args.chunk_seconds <= 0:
-        raise CLIError(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
+        raise UsageError(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
     try:
         outputs = output_paths(args.output, args.queries, stem=mix.stem)
     except ValueError as err:
-        raise CLIError(str(err)) from None
+        raise UsageError(str(err)) from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = separate(

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .config import ResUNetConfig
+from ..errors import AudiosepError
 
 PREFIX = "ss_model."
 # n_fft -> (sample_rate, hop) of the known released configurations.
@@ -24,7 +25,7 @@ _RES_PARTS = {"bn1": "act1.norm", "bn2": "act2.norm", "conv1": "conv1", "conv2":
               "shortcut": "shortcut"}
 
 
-class LayoutError(ValueError):
+class LayoutError(AudiosepError, ValueError):
     """A state dict does not match the expected network layout."""
 
 

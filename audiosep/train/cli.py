@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 from pathlib import Path
 from typing import Sequence
+
+from ..cli.runner import run_command
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -84,18 +85,10 @@ def resolve_config_path(name: str) -> Path:
                             f"{sorted(x.stem for x in CONFIG_DIR.glob('*.yaml'))}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .config import ConfigError, load_config
+def _train(args: argparse.Namespace) -> int:
+    from .config import load_config
 
-    args = build_parser().parse_args(argv)
-    from ..nn.fused import keep_freed_memory
-
-    keep_freed_memory()  # reuse freed activations instead of page-faulting new ones
-    try:
-        config = load_config(resolve_config_path(args.config), args.overrides)
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"audiosep-train: error: {err}", file=sys.stderr)
-        return 2
+    config = load_config(resolve_config_path(args.config), args.overrides)
     if args.make_tone_data:
         train, val = write_tone_dataset(args.make_tone_data, sample_rate=config.data.sample_rate)
         print(f"wrote {train} and {val}")
@@ -120,6 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.collect()
         shutdown_distributed()
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``audiosep-train``; returns the exit status (errors: :mod:`audiosep.cli.runner`)."""
+    args = build_parser().parse_args(argv)
+    return run_command("audiosep-train", lambda: _train(args),
+                       interrupted="interrupted; resume from the last checkpoint with --resume RUN_DIR")
 
 
 if __name__ == "__main__":

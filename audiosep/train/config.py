@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..nn.config import ResUNetConfig
+from ..errors import AudiosepError
 
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("warmup_constant", "warmup_linear_decay")
@@ -20,7 +21,7 @@ OPTIMIZERS = ("adamw", "adam")
 SHORT_CLIP_PLACEMENTS = ("random", "start")  # data.short_clips; see audiosep.train.dataset
 
 
-class ConfigError(ValueError):
+class ConfigError(AudiosepError, ValueError):
     """A training config that cannot be used; the message names the dotted key."""
 
 

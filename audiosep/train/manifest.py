@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from ..errors import AudiosepError
 
 PATH_KEYS = ("path", "wav", "audio")
 CAPTION_KEYS = ("caption", "text")
@@ -36,7 +37,7 @@ LABEL_SEPARATOR = ";"
 SUFFIXES = (".json", ".jsonl", ".csv")
 
 
-class ManifestError(ValueError):
+class ManifestError(AudiosepError, ValueError):
     """A manifest that cannot be read: unknown format, bad syntax, or a malformed record."""
 
 

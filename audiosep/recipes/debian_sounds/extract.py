@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ...errors import AudiosepError
+
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3", ".opus", ".oga")
 ZIP_SUFFIXES = (".zip", ".wz")  # Warzone 2100 keeps its data in zip files named .wz
 INNER = "!"
 
 
-class PackageError(RuntimeError):
+class PackageError(AudiosepError, RuntimeError):
     """A package that cannot be downloaded or read."""
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ...errors import AudiosepError
 from .midi import INSTRUMENTS, Instrument, make_phrase
 
 
-class RenderError(RuntimeError):
+class RenderError(AudiosepError, RuntimeError):
     """fluidsynth is missing or failed."""
 
 
