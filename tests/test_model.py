@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import sys
 import types
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 from torch import Tensor, nn
 
 from audiosep import query
-from audiosep.model import AudioSep
+from audiosep.errors import AudiosepError
+from audiosep.model import AudioSep, ModelConfigError
 from audiosep.nn.config import ResUNetConfig
 from audiosep.nn.resunet import ResUNet
 from audiosep.query.base import QueryEncoder
+from audiosep.query.hashed import HashedTextEncoder
 
 TINY = ResUNetConfig(
     stem_channels=4, encoder_channels=(4, 8, 8), pool_sizes=((2, 2), (2, 2), (1, 2)),
@@ -136,11 +143,109 @@ def test_precomputed_embeddings_are_checked():
 
 
 def test_folder_that_is_not_a_model_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="save_pretrained"):
-        AudioSep.from_directory(tmp_path)
+    with pytest.raises(ModelConfigError, match=f"{tmp_path} has no config.json: pass a folder written by"):
+        AudioSep.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ValueError, match="not an audiosep model config"):
         AudioSep.from_pretrained(tmp_path)
+
+
+# -- config.json errors: one line naming the file and the problem ----------------------------------
+def _edit(config: dict, **changes) -> dict:
+    """``config`` with top-level keys replaced (None: removed) and ``net_*`` separation_net fields."""
+    out = json.loads(json.dumps(config))
+    for key, value in changes.items():
+        target, key = (out["separation_net"], key[4:]) if key.startswith("net_") else (out, key)
+        if value is None:
+            target.pop(key)
+        else:
+            target[key] = value
+    return out
+
+
+BAD_CONFIGS = {
+    "a list": ("[1, 2]", "must hold a JSON object with the keys format, format_version, .* it holds an array"),
+    "not JSON": ('{"format": "audiosep",', r"is not valid JSON \(Expecting"),
+    "empty": ("", "is not valid JSON"),
+    "no separation_net": (dict(separation_net=None), "lacks the key\\(s\\) separation_net; a model config needs"),
+    "no format, no query_encoder": (dict(format=None, query_encoder=None), r"lacks the key\(s\) format, query_encoder"),
+    "unknown key": (dict(weights="x.bin"), "has unknown key\\(s\\) weights; known: format"),
+    "net is a list": (dict(separation_net=[1]), "separation_net must be an object, got \\[1\\]"),
+    "rate is a string": (dict(sample_rate="16000"), 'sample_rate must be an integer, got "16000"'),
+    "rate is a boolean": (dict(sample_rate=True), "sample_rate must be an integer, got true"),
+    "newer format": (dict(format_version=2), "format_version 2, newer than this audiosep reads"),
+    "no encoder kind": (dict(query_encoder={"dim": 16}), "query_encoder must name its kind"),
+    "unknown encoder": (dict(query_encoder={"kind": "nope"}), "query_encoder: unknown query encoder 'nope'"),
+    "encoder option": (dict(query_encoder={"kind": "hashed", "size": 3}), "query_encoder: unknown 'hashed'"),
+    "net field type": (dict(net_stem_channels="4"), 'separation_net.stem_channels must be an integer, got "4"'),
+    "net field value": (dict(net_film="both"), "separation_net: ResUNetConfig.film must be one of"),
+    "net unknown field": (dict(net_depth=3), r"separation_net: unknown ResUNetConfig key\(s\) \['depth'\]"),
+    "rates differ": (dict(sample_rate=8000), "sample_rate 8000 differs from separation_net.sample_rate 16000"),
+    "shape mismatch": (dict(net_stem_channels=8), "its separation_net does not fit .*separation_net.safetensors"),
+    "weights missing": (dict(separation_net_file="gone.safetensors"), "the network weights .*gone.safetensors do not exist"),
+}
+
+
+@pytest.fixture(scope="module")
+def hashed_model_dir(tmp_path_factory):
+    """A saved tiny model whose encoder needs no files (buildable by a fresh process)."""
+    net = ResUNet(TINY).eval()
+    return AudioSep(net, HashedTextEncoder(dim=16)).save_pretrained(tmp_path_factory.mktemp("m") / "model")
+
+
+def bad_copy(source: Path, dest: Path, case: str) -> Path:
+    shutil.copytree(source, dest)
+    content = BAD_CONFIGS[case][0]
+    if isinstance(content, dict):
+        content = json.dumps(_edit(json.loads((source / "config.json").read_text()), **content))
+    (dest / "config.json").write_text(content)
+    return dest
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_json_is_one_error_naming_the_file(case, hashed_model_dir, tmp_path):
+    folder = bad_copy(hashed_model_dir, tmp_path / "model", case)
+    with pytest.raises(ModelConfigError, match=BAD_CONFIGS[case][1]) as err:
+        AudioSep.from_pretrained(folder)
+    assert str(folder) in str(err.value)
+    assert isinstance(err.value, AudiosepError) and isinstance(err.value, ValueError)
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "x.wav"
+    soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_json_through_the_cli(case, hashed_model_dir, wav, tmp_path, capsys):
+    from audiosep.cli.main import main
+
+    folder = bad_copy(hashed_model_dir, tmp_path / "model", case)
+    code = main(["separate", str(wav), "q", "-o", str(tmp_path / "out") + "/", "--model", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("audiosep: error: "), err
+    assert str(folder / "config.json") in err
+    assert re.search(BAD_CONFIGS[case][1], err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_config_json_through_python_dash_m(hashed_model_dir, wav, tmp_path):
+    folder = bad_copy(hashed_model_dir, tmp_path / "model", "a list")
+    proc = subprocess.run([sys.executable, "-m", "audiosep", "separate", str(wav), "q", "-o", str(tmp_path / "out") + "/",
+                           "--model", str(folder)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"audiosep: error: {folder / 'config.json'} must hold a JSON object"), proc.stderr
+
+
+def test_config_json_is_what_builds_the_network(hashed_model_dir, tmp_path):
+    """config.json wins over the config stored in the weights file: editing it changes the model."""
+    folder = shutil.copytree(hashed_model_dir, tmp_path / "model")
+    edited = _edit(json.loads((folder / "config.json").read_text()), net_mask_exponent=0.5, net_input_level_db=-20)
+    (folder / "config.json").write_text(json.dumps(edited))
+    config = AudioSep.from_pretrained(folder).separation_net.config
+    assert (config.mask_exponent, config.input_level_db) == (0.5, -20.0)
 
 
 def test_round_trip_with_the_real_minilm_encoder(tmp_path):

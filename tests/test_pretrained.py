@@ -1,6 +1,7 @@
 """The bundle registry and ``load_bundle`` / ``AudioSep.from_pretrained`` on a tiny test bundle."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from audiosep import hub, pretrained
 from audiosep.checkpoint import save_separation_net
-from audiosep.model import AudioSep
+from audiosep.model import AudioSep, ModelConfigError, load_bundle
 from audiosep.nn.config import ResUNetConfig
 from audiosep.nn.resunet import ResUNet
 from audiosep.pretrained import (
@@ -21,7 +22,7 @@ from audiosep.pretrained import (
     UnknownModelError,
     WeightsUnavailableError,
     list_models,
-    load_bundle,
+    released_config,
 )
 
 # 384-d conditions: the test bundle uses the packaged MiniLM encoder, built lazily (never loaded).
@@ -41,15 +42,17 @@ def test_list_models_names_and_describes_the_releases():
 def test_audiosep_base_pins_the_released_files():
     b = pretrained.get_bundle("audiosep-base")
     files = {f.filename: f for f in b.files}
-    assert b.sample_rate == 32000 and b.separation_net == ResUNetConfig()
+    assert b.sample_rate == 32000 and ResUNetConfig.from_dict(b.config["separation_net"]) == ResUNetConfig()
+    assert b.config["separation_net_file"] == "audiosep_base_4M_steps.ckpt"
     ckpt = files["audiosep_base_4M_steps.ckpt"]
     assert ckpt.url.startswith("https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/")
     assert ckpt.url.endswith("/checkpoint/audiosep_base_4M_steps.ckpt")
     assert files["tokenizer/vocab.json"].repo_id == "FacebookAI/roberta-base"
     for f in b.files:
         assert re.fullmatch(r"[0-9a-f]{64}", f.sha256) and f.size > 0, f.filename
-    assert b.query_encoder["kind"] == "clap"
-    assert set(b.query_encoder_paths) == {"checkpoint", "tokenizer"}
+    assert b.config["query_encoder"] == {"kind": "clap", "checkpoint": "music_speech_audioset_epoch_15_esc_89.98.pt",
+                                         "tokenizer": "tokenizer"}
+    assert b.config["query_encoder_dir"] == "."  # the encoder's files sit in the bundle folder
 
 
 def test_unknown_name_lists_known_models_and_suggests_a_close_one():
@@ -71,10 +74,18 @@ def test_register_bundle_refuses_to_replace_silently():
 
 def test_bundle_validates_its_declaration():
     f = RemoteFile("a.ckpt", repo_id="x/y", path_in_repo="a.ckpt")
-    with pytest.raises(ValueError, match="not one of its files"):
-        Bundle("b", "d", 16000, "MIT", TINY, "other.ckpt", {"kind": "minilm"}, (f,))
-    with pytest.raises(ValueError, match="sample_rate"):
-        Bundle("b", "d", 32000, "MIT", TINY, "a.ckpt", {"kind": "minilm"}, (f,))
+    with pytest.raises(ValueError, match="separation_net_file 'other.ckpt' is not one of its files"):
+        Bundle("b", "d", 16000, "MIT", (f,), config=tiny_config("other.ckpt"))
+    with pytest.raises(ValueError, match="sample_rate 32000 differs from its config's"):
+        Bundle("b", "d", 32000, "MIT", (f,), config=tiny_config("a.ckpt"))
+    with pytest.raises(ValueError, match="give config= or a config.json file"):
+        Bundle("b", "d", 16000, "MIT", (f,))
+    assert released_config("n.ckpt", "c.pt")["separation_net"] == ResUNetConfig().to_dict()
+
+
+def tiny_config(net_file: str) -> dict:
+    return {"format": "audiosep", "format_version": 1, "sample_rate": 16000, "separation_net": TINY.to_dict(),
+            "separation_net_file": net_file, "query_encoder": {"kind": "minilm"}}
 
 
 def test_offline_load_of_the_release_names_every_file(tmp_path):
@@ -116,7 +127,7 @@ def tiny_bundle(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     bundle = Bundle(
         name="tiny-test", description="tiny test model", sample_rate=16000, licence="MIT",
-        separation_net=TINY, checkpoint="tiny.ckpt", query_encoder={"kind": "minilm"},
+        config={**tiny_config("tiny.ckpt"), "query_encoder_dir": "."},
         files=(RemoteFile("tiny.ckpt", repo_id="test/tiny", path_in_repo="ckpt/tiny.ckpt",
                           sha256=hashlib.sha256(data).hexdigest(), size=len(data)),),
     )
@@ -148,3 +159,16 @@ def test_audiosep_cache_environment_variable_is_respected(tiny_bundle, tmp_path,
     load_bundle("tiny-test")
     assert (tmp_path / "from-env" / "tiny-test" / "tiny.ckpt").is_file()
     assert pretrained.bundle_dir("tiny-test") == tmp_path / "from-env" / "tiny-test"
+
+
+def test_fetch_bundle_returns_the_folder_of_verified_files(tiny_bundle, tmp_path):
+    folder = pretrained.fetch_bundle("tiny-test", cache_dir=tmp_path / "cache")
+    assert folder == (tmp_path / "cache" / "tiny-test").resolve() and (folder / "tiny.ckpt").is_file()
+
+
+def test_a_bad_registered_config_names_the_bundle(tiny_bundle, tmp_path, monkeypatch):
+    bundle = pretrained.get_bundle("tiny-test")
+    broken = {**bundle.config, "query_encoder": {"kind": "minilm", "colour": "red"}}
+    monkeypatch.setitem(pretrained.BUNDLES, "tiny-test", dataclasses.replace(bundle, config=broken))
+    with pytest.raises(ModelConfigError, match=r"the config of bundle 'tiny-test': query_encoder: .*colour"):
+        load_bundle("tiny-test", cache_dir=tmp_path / "cache")

@@ -1,4 +1,8 @@
-"""Configuration implied by a state dict in our own layout (``ResUNet.state_dict()``)."""
+"""Configuration implied by a state dict in our own layout (``ResUNet.state_dict()``).
+
+Also home of :class:`LayoutError`, raised for a state dict that fits no known layout
+(:mod:`.reference_layout` converts the reference layout to this one and imports from here).
+"""
 from __future__ import annotations
 
 import re
@@ -7,7 +11,14 @@ from typing import Mapping
 from torch import Tensor
 
 from .config import ResUNetConfig
-from .reference_layout import KNOWN_STFT, LayoutError
+from ..errors import AudiosepError
+
+# n_fft -> (sample_rate, hop) of the known released configurations.
+KNOWN_STFT = {2048: (32000, 320), 1024: (16000, 160)}
+
+
+class LayoutError(AudiosepError, ValueError):
+    """A state dict does not match the expected network layout."""
 
 
 def infer_config(state: Mapping[str, Tensor], **overrides) -> ResUNetConfig:

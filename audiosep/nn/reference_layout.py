@@ -14,19 +14,16 @@ import torch
 from torch import Tensor
 
 from .config import ResUNetConfig
-from ..errors import AudiosepError
+from .our_layout import LayoutError
+from .our_layout import infer_config as infer_from_ours
+
+__all__ = ["LayoutError", "PREFIX", "is_reference_layout", "infer_config", "from_reference", "to_reference"]
 
 PREFIX = "ss_model."
-# n_fft -> (sample_rate, hop) of the known released configurations.
-KNOWN_STFT = {2048: (32000, 320), 1024: (16000, 160)}
 
 _BN_STATS = ("weight", "bias", "running_mean", "running_var")
 _RES_PARTS = {"bn1": "act1.norm", "bn2": "act2.norm", "conv1": "conv1", "conv2": "conv2",
               "shortcut": "shortcut"}
-
-
-class LayoutError(AudiosepError, ValueError):
-    """A state dict does not match the expected network layout."""
 
 
 def is_reference_layout(state: Mapping[str, Tensor]) -> bool:
@@ -108,8 +105,6 @@ def infer_config(state: Mapping[str, Tensor], **overrides) -> ResUNetConfig:
     Sample rate and hop are not stored in the weights: they follow from ``n_fft`` for the
     known releases (2048 -> 32 kHz / 320, 1024 -> 16 kHz / 160) unless given in ``overrides``.
     """
-    from .our_layout import infer_config as infer_from_ours
-
     ours = from_reference(state)
     if "input_norm.weight" not in ours or "stem.weight" not in ours:
         raise LayoutError("not a reference AudioSep ResUNet state dict: no base.bn0 / base.pre_conv weights")

@@ -156,11 +156,11 @@ def test_models_lists_bundles(capsys):
 
 
 def test_models_files_of_the_shipped_model_points_into_the_source_tree(capsys):
-    from audiosep.pretrained import SHIPPED_ROOTS
+    from audiosep.pretrained import SHIPPED_DIR
 
     code, out, _ = run(["models", "--files", "audiosep-offline-small"], capsys)
     assert code == 0 and "url    none: ships with audiosep" in out
-    assert str(SHIPPED_ROOTS[0] / "audiosep-offline-small" / "separation_net.safetensors") in out
+    assert str(SHIPPED_DIR / "audiosep-offline-small" / "separation_net.safetensors") in out
 
 
 def test_default_model_separates_offline_with_no_model_flag(mix, tmp_path, capsys, monkeypatch):
