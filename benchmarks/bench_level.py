@@ -9,7 +9,7 @@ folder per gain is written under ``--out`` (a rerun resumes them), then a table 
 Usage::
 
     python benchmarks/bench_level.py --metadata data/debian_sounds_bench/benchmark.csv \\
-        --model checkpoints/audiosep-offline-small --gains -12 -6 0 6 12 --out runs/level
+        --model audiosep/weights/audiosep-offline-small --gains -12 -6 0 6 12 --out runs/level
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ training configs).
 Usage::
 
     python benchmarks/bench_onset.py --metadata data/debian_sounds_bench/benchmark.csv \\
-        --model checkpoints/audiosep-offline-small --onsets 0 0.5 1 2 3
+        --model audiosep/weights/audiosep-offline-small --onsets 0 0.5 1 2 3
 """
 from __future__ import annotations
 
