@@ -265,7 +265,22 @@ class _Storages(dict):
         return self[key]
 
 
-def _load_zip(archive: zipfile.ZipFile, file_size: int, strict: bool) -> Any:
+def _read_record(f: BinaryIO, archive: zipfile.ZipFile, info: zipfile.ZipInfo, buf: Tensor) -> None:
+    """Fill ``buf`` with one record; an uncompressed one (as torch writes) straight from ``f``."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        with archive.open(info) as src:
+            _fill(src, buf)
+        return
+    f.seek(info.header_offset)
+    header = f.read(30)  # the local header: its name and extra field may differ from the directory's
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    start = info.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    f.seek(start)
+    _fill(f, buf)
+
+
+def _load_zip(f: BinaryIO, archive: zipfile.ZipFile, file_size: int, strict: bool) -> Any:
     names = set(archive.namelist())
     pickles = sorted(n for n in names if n.count("/") == 1 and n.endswith("/data.pkl"))
     if not pickles:
@@ -285,8 +300,7 @@ def _load_zip(archive: zipfile.ZipFile, file_size: int, strict: bool) -> Any:
             if record not in names or archive.getinfo(record).file_size != _nbytes(storage_type.dtype, numel):
                 raise pickle.UnpicklingError(f"storage {key} is missing or has the wrong size")
             storage = storages.new(key, storage_type, numel)
-            with archive.open(record) as src:
-                _fill(src, storage.bytes)
+            _read_record(f, archive, archive.getinfo(record), storage.bytes)
             _to_native(storage, byteorder)
         return storages[key]
 
@@ -341,7 +355,7 @@ def _load_stream(f: BinaryIO, strict: bool) -> Any:
         raise pickle.UnpicklingError("the file is empty")
     if head.startswith(b"PK\x03\x04"):
         with zipfile.ZipFile(f) as archive:
-            return _load_zip(archive, file_size, strict)
+            return _load_zip(f, archive, file_size, strict)
     if head[257:262] == b"ustar":
         raise pickle.UnpicklingError("it is a tar archive from torch < 0.4, which is not supported")
     first = _unpickle(f, None, strict)
