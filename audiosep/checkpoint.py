@@ -25,7 +25,7 @@ from .nn.config import ResUNetConfig
 from .nn.our_layout import infer_config as infer_our_config
 from .nn.reference_layout import LayoutError
 from .nn.resunet import ResUNet
-from .safe_load import load_torch_file
+from .weight_files import load_torch_file, read_safetensors
 
 FORMAT = "audiosep.separation_net"
 FORMAT_VERSION = "1"
@@ -33,14 +33,6 @@ NET_FILE = "separation_net.safetensors"
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
 __all__ = ["load_separation_net", "save_separation_net", "read_state", "LayoutError"]
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        return {k: f.get_tensor(k) for k in f.keys()}, meta
 
 
 def read_state(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str, Tensor], ResUNetConfig | None]:
@@ -62,7 +54,7 @@ def read_state(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str,
             "point to a checkpoint file or a folder written by save_pretrained"
         )
     if path.suffix == ".safetensors":
-        state, meta = _read_safetensors(path)
+        state, meta = read_safetensors(path)
         config = None
         if meta.get("format") == FORMAT:
             config = ResUNetConfig.from_dict(json.loads(meta["config"]))

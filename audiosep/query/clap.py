@@ -4,7 +4,7 @@ The network is ``transformers.ClapModel``; its weights come from one of
 
 * ``checkpoint``: the released LAION-CLAP file ``music_speech_audioset_epoch_15_esc_89.98.pt`` or
   an AudioSep Lightning ``.ckpt`` (``query_encoder.model.*``), converted on load by
-  :mod:`audiosep.query.clap_convert` (read with :func:`audiosep.safe_load.load_torch_file`);
+  :mod:`audiosep.query.clap_convert` (read with :func:`audiosep.weight_files.load_torch_file`);
 * ``pretrained``: a transformers-format folder (what :meth:`ClapEncoder.save_pretrained` writes)
   or a Hugging Face repo id.
 
@@ -80,7 +80,7 @@ def load_clap_model(path: str | os.PathLike, model_config: Mapping[str, Any] | N
     transformers.ClapModel
         In eval mode.
     """
-    from ..safe_load import load_torch_file
+    from ..weight_files import load_torch_file
 
     path = Path(path)
     if not path.is_file():

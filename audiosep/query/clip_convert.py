@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 from torch import Tensor
 
-from ..safe_load import load_torch_file
+from ..weight_files import TorchScriptArchiveError, load_torch_file, read_safetensors
 
 _BLOCK = re.compile(r"transformer\.resblocks\.(\d+)\.(.+)")
 # open_clip resblock sub-key -> transformers encoder-layer sub-key (q/k/v are split separately)
@@ -57,25 +57,21 @@ def load_open_clip_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read an open_clip checkpoint (``.safetensors``, or a ``torch.save`` file) as a flat state dict.
 
     Training checkpoints (``{"state_dict": ...}``) are unwrapped and a DDP ``module.`` prefix
-    removed. Torch pickles are read with :func:`audiosep.safe_load.load_torch_file`.
+    removed. Torch pickles are read with :func:`audiosep.weight_files.load_torch_file`.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CLIP checkpoint {path} not found; pass the path of an open_clip state dict")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
+        state, _ = read_safetensors(path)
     else:
         try:
             state = load_torch_file(path)
-        except RuntimeError as err:
-            if "jit" in str(err).lower() or "torchscript" in str(err).lower():
-                raise ValueError(
-                    f"{path} is a TorchScript archive (OpenAI's original ViT-B-32.pt); use the plain "
-                    "state dict instead, e.g. open_clip's 'open_clip_pytorch_model.bin' for ViT-B-32 'openai'"
-                ) from err
-            raise
+        except TorchScriptArchiveError:
+            raise TorchScriptArchiveError(
+                f"{path} is a TorchScript archive (OpenAI's original ViT-B-32.pt); use the plain "
+                "state dict instead, e.g. open_clip's 'open_clip_pytorch_model.bin' for ViT-B-32 'openai'"
+            ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
             state = state[key]

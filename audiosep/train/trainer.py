@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..nn.resunet import ResUNet
 from ..query import QueryEncoder
-from . import checkpointing as ckpt
+from . import run_state as ckpt
 from .config import TrainConfig
 from .distributed import (DistInfo, ShardedBatchSampler, all_mean, barrier, convert_sync_batchnorm,
                           derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)

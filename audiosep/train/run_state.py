@@ -1,4 +1,7 @@
-"""Training checkpoints: the network in our safetensors format plus a training-state file.
+"""The saved state of a training run (training checkpoints): the network plus a training-state file.
+
+Not to be confused with :mod:`audiosep.checkpoint`, which reads and writes the separation
+network's own files (any layout); this module only handles the folders ``audiosep-train`` writes.
 
 A checkpoint is a folder ``<out_dir>/checkpoints/step-<NNNNNNNN>/`` holding
 
@@ -6,7 +9,8 @@ A checkpoint is a folder ``<out_dir>/checkpoints/step-<NNNNNNNN>/`` holding
   checkpoint also loads with :func:`audiosep.load_separation_net`);
 * ``training_state.pt`` -- optimizer, scheduler, step, epoch, data position, RNG states,
   bad-file counts, best validation score. It holds only tensors and plain Python values and is
-  read with ``torch.load(..., weights_only=True)`` (no unrestricted unpickling);
+  read with :func:`audiosep.weight_files.load_torch_file` in strict mode (a file naming any other
+  class is refused, nothing in it runs);
 * ``config.yaml`` -- the run's config, for the record.
 
 Every file is written atomically and ``checkpoints/latest`` (the folder name) is updated last,
@@ -24,6 +28,7 @@ from torch import nn
 
 from ..checkpoint import NET_FILE, read_state, save_separation_net
 from ..io.atomic import atomic_path
+from ..weight_files import WeightFileError, load_torch_file
 
 STATE_FILE = "training_state.pt"
 LATEST = "latest"
@@ -108,8 +113,8 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module) -> dict[str, Any]:
             f"{directory} does not fit this network (missing {missing[:5]}, unexpected "
             f"{result.unexpected_keys[:5]}); resume with the config the run was started with"
         )
-    state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-    if state.get("format") != STATE_FORMAT:
-        raise ValueError(f"{directory / STATE_FILE} is not an audiosep training state")
+    state = load_torch_file(directory / STATE_FILE, strict=True)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise WeightFileError(f"{directory / STATE_FILE} is not an audiosep training state; resume from a folder audiosep-train wrote")
     state["directory"] = str(directory)
     return state
