@@ -40,7 +40,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..separation import output_paths, separate
+    from ..outputs import output_paths, residual_path
+    from ..separation import separate
 
     mix = Path(args.mixture)
     if not mix.exists():
@@ -69,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         )
     for w in caught:
         print(f"audiosep: warning: {w.message}", file=sys.stderr)
-    from ..separation import residual_path
-
     for p in outputs:
         print(os.fspath(p))
         if args.residual:
