@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from audiosep.io.atomic import atomic_path
+from audiosep.files import atomic_path
 
 
 def test_written_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
