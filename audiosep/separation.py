@@ -158,7 +158,7 @@ def separate(
         )
     outputs = None
     if output is not None:
-        outputs = _check_outputs(output, texts, residual, overwrite)
+        outputs = _check_outputs(output, texts, residual, overwrite, source=audio)
 
     wav, sr, kind, squeeze, ref = _read_input(audio, sample_rate)  # Tensor[C, T] float32 (a copy)
     if not torch.count_nonzero(wav):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
 from . import separate_cmd
 from .runner import run_command
 
@@ -22,8 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
-
     if args.files:
         bundle = get_bundle(args.files)
         shipped = shipped_files(bundle) or {}
