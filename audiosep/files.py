@@ -76,7 +76,8 @@ def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
 def check_writable(path: str | os.PathLike) -> Path:
     """``path`` as a Path, or a one-line :class:`~audiosep.errors.UsageError` saying why it
     cannot be written: empty, under a regular file, a name or path too long for the file
-    system, no permission to write in its folder, or an existing folder. Creates nothing."""
+    system, no permission to write in its folder (tried with a nameless temporary file), or
+    an existing folder. Leaves nothing behind."""
     text = os.fspath(path)
     if not text:
         raise UsageError("the output path is empty; give a file (e.g. out.wav) or a folder (e.g. out/)")
@@ -99,6 +100,12 @@ def check_writable(path: str | os.PathLike) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {path}: no permission to write in {folder}; choose another output "
                          "folder or change its permissions")
+    try:  # a read-only or special file system (e.g. /proc) that access() does not report
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: creating a file in {folder} fails ({err.strerror or err}); "
+                         "choose another output folder") from None
     if os.path.isdir(path):
         raise UsageError(f"cannot write {path}: it is a folder; give a file name, or end the path with '/' "
                          "to write into it")

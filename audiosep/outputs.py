@@ -74,13 +74,16 @@ def residual_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}{RESIDUAL_SUFFIX}{path.suffix}")
 
 
-def check_outputs(output, texts: list[str], residual: bool, overwrite: bool, source=None) -> list[Path]:
+def check_outputs(
+    output, texts: list[str], residual: bool, overwrite: bool, source=None, *, force: str = "overwrite=True (CLI: --force)"
+) -> list[Path]:
     """The files ``output`` names (one per query), checked before any work is done.
 
     Refused with a one-line error: an empty path, a count that does not match the queries, a
     format we do not write, two outputs (residuals included) that are the same file, an output
     that is the input file ``source`` (even with ``overwrite``), a path that cannot be written
-    (see :func:`audiosep.files.check_writable`), and an existing file unless ``overwrite``.
+    (see :func:`audiosep.files.check_writable`), and an existing file unless ``overwrite``
+    (the message says to pass ``force``).
     """
     raw = [output] if isinstance(output, (str, os.PathLike)) else list(output)
     if any(not os.fspath(p) for p in raw):
@@ -110,7 +113,7 @@ def check_outputs(output, texts: list[str], residual: bool, overwrite: bool, sou
         existing = [str(p) for p in everything if os.path.exists(p)]
         if existing:
             raise FileExistsError(
-                f"output exists: {', '.join(existing)}; pass overwrite=True (CLI: --force) to replace it"
+                f"output exists: {', '.join(existing)}; pass {force} to replace it"
             )
     return paths
 

@@ -113,3 +113,11 @@ def test_shorten_name_is_deterministic_and_keeps_names_distinct():
     assert a == shorten_name("é" * 200 + "a", 100) and a != b
     assert len(a.encode()) <= 100 and a.startswith("é" * 45)
     assert shorten_name("short", 100) == "short"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_check_writable_tries_the_folder_where_access_cannot_tell():
+    """/proc refuses new files even to root, for whom os.access says yes."""
+    with pytest.raises(UsageError, match="cannot write /proc/x.wav: (no permission to write in /proc|creating a "
+                                         "file in /proc fails)"):
+        check_writable("/proc/x.wav")

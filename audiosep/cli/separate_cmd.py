@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device is not None:
         check_device(args.device)
     outputs = output_paths(args.output, queries, stem=mix.stem)
-    check_outputs(outputs, queries, args.residual, args.force, source=mix)
+    check_outputs(outputs, queries, args.residual, args.force, source=mix, force="--force")
     written = [f for p in outputs for f in ([p, residual_path(p)] if args.residual else [p])]
     with warnings.catch_warnings(record=True) as caught, removed_on_error(written):
         warnings.simplefilter("always")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -261,11 +262,20 @@ def test_a_second_run_into_the_same_folder_refuses_and_names_the_file(model_dir,
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     code, _, err = run(["separate", mix, "a cat", "a dog", "-o", f"{out}/", "--model", model_dir], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert f"output exists: {out / 'mix_a-dog.wav'};" in err and "--force" in err and "mix_rain" not in err
+    assert f"output exists: {out / 'mix_a-dog.wav'}; pass --force to replace it" in err and "mix_rain" not in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # mix_a-cat.wav not written either
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_path, capsys, monkeypatch):
+def _interrupt_with_ctrl_c():
+    raise KeyboardInterrupt
+
+
+def _interrupt_with_sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill`, `timeout` or `docker stop` would
+
+
+@pytest.mark.parametrize("interrupt", [_interrupt_with_ctrl_c, _interrupt_with_sigterm])
+def test_interrupt_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_path, capsys, monkeypatch, interrupt):
     import audiosep.separation
 
     real_save = audiosep.separation.save_audio
@@ -274,13 +284,32 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_path,
     def interrupted_after_the_first_file(*a, **k):
         calls.append(a[0])
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            interrupt()
         return real_save(*a, **k)
 
     monkeypatch.setattr(audiosep.separation, "save_audio", interrupted_after_the_first_file)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    code, stdout, err = run(["separate", mix, "rain", "a dog", "-o", tmp_path / "out" / "new/", "--model",
-                             model_dir], capsys)
+
+    def unhandled(signum, frame):  # instead of killing pytest when the CLI forgets SIGTERM
+        raise AssertionError("SIGTERM reached the test's handler, not the CLI's")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code, stdout, err = run(["separate", mix, "rain", "a dog", "-o", tmp_path / "out" / "new/", "--model",
+                                 model_dir], capsys)
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # the CLI put the previous handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert code == 130 and "interrupted" in err and stdout == "" and len(calls) == 2
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]  # no outputs, no .part, no new folder
+
+
+def test_argument_errors_are_one_line(capsys):
+    for argv, message in [(["separate", "mix.wav"], "the following arguments are required: QUERY, -o/--output"),
+                          (["separate", "m.wav", "q", "-o", "o/", "--chunk-seconds", "abc"], "invalid float value: 'abc'"),
+                          (["bogus"], "invalid choice: 'bogus'")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1 and message in err and "--help'" in err, err
