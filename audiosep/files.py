@@ -58,14 +58,16 @@ def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
     """Remove the ``.part`` files :func:`atomic_path` left for ``path`` in processes that are gone.
 
     Only files named as our temporary files for this very target are considered, and only
-    those whose writer (the pid in the name) no longer runs. Returns the removed files.
+    those whose writer (the pid in the name) no longer runs on this machine (a folder shared
+    with writers on other machines is not supported). Returns the removed files.
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(_part_stem(path))}\.(\d+)\.[a-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
+    prefix = f".{_part_stem(path)}."
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)\.[a-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
     removed = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
-            match = pattern.fullmatch(entry.name)
+            match = pattern.fullmatch(entry.name) if entry.name.startswith(prefix) else None
             if match and entry.is_file(follow_symlinks=False) and not _pid_alive(int(match.group(1))):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
@@ -86,7 +88,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: {folder} is a file, not a folder; choose an output path outside it")
     limit = name_max(folder)
-    for part in path.relative_to(folder).parts if _is_under(path, folder) else (path.name,):
+    for part in path.relative_to(folder).parts:  # the names still to be created
         size = len(os.fsencode(part))
         if size > limit:
             raise UsageError(
@@ -172,14 +174,6 @@ def _pid_alive(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError, OSError):
         return True  # someone else's live process (or unknowable): leave its file alone
-    return True
-
-
-def _is_under(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-    except ValueError:
-        return False
     return True
 
 

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from ..devices import check_device
-from ..errors import UsageError
+from ..errors import UsageError, one_line
 from ..files import removed_on_error
 from ..outputs import check_outputs, output_paths, residual_path
 from ..pretrained import DEFAULT_MODEL
@@ -62,19 +62,21 @@ def run(args: argparse.Namespace) -> int:
     written = [f for p in outputs for f in ([p, residual_path(p)] if args.residual else [p])]
     with warnings.catch_warnings(record=True) as caught, removed_on_error(written):
         warnings.simplefilter("always")
-        separate(
-            mix,
-            queries,
-            model=args.model,
-            device=args.device,
-            residual=args.residual,
-            chunk_seconds=args.chunk_seconds,
-            output=outputs,
-            overwrite=args.force,
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
-    for w in caught:
-        print(f"audiosep: warning: {w.message}", file=sys.stderr)
+        try:
+            separate(
+                mix,
+                queries,
+                model=args.model,
+                device=args.device,
+                residual=args.residual,
+                chunk_seconds=args.chunk_seconds,
+                output=outputs,
+                overwrite=args.force,
+                progress=not args.quiet and sys.stderr.isatty(),
+            )
+        finally:  # warnings (e.g. a truncated file) matter most when the run then fails
+            for w in caught:
+                print(f"audiosep: warning: {one_line(str(w.message))}", file=sys.stderr)
     for p in written:
         print(os.fspath(p))
     return 0

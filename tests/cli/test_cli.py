@@ -197,13 +197,12 @@ def test_unsupported_output_format_is_refused(mix, model_dir, tmp_path, capsys):
 
 
 def _no_model(monkeypatch):
-    """Fail the test if the model is loaded: every check must come first."""
-    import audiosep.separation
+    """Fail the test if a model is loaded: every check must come first."""
 
     def boom(*a, **k):
         raise AssertionError("the model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(audiosep.separation, "_resolve_model", boom)
+    monkeypatch.setattr(AudioSep, "from_pretrained", classmethod(boom))
 
 
 @pytest.mark.parametrize(
@@ -276,18 +275,16 @@ def _interrupt_with_sigterm():
 
 @pytest.mark.parametrize("interrupt", [_interrupt_with_ctrl_c, _interrupt_with_sigterm])
 def test_interrupt_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_path, capsys, monkeypatch, interrupt):
-    import audiosep.separation
+    import audiosep.cli.separate_cmd as cmd
 
-    real_save = audiosep.separation.save_audio
     calls = []
 
-    def interrupted_after_the_first_file(*a, **k):
-        calls.append(a[0])
-        if len(calls) == 2:
-            interrupt()
-        return real_save(*a, **k)
+    def interrupted_after_the_first_file(mixture, queries, *, output, **kw):
+        calls.append(output)
+        save_audio(output[0], torch.zeros(1, 100), SR)  # one output whole, the next one not
+        interrupt()
 
-    monkeypatch.setattr(audiosep.separation, "save_audio", interrupted_after_the_first_file)
+    monkeypatch.setattr(cmd, "separate", interrupted_after_the_first_file)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
 
@@ -301,7 +298,7 @@ def test_interrupt_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_pa
         assert signal.getsignal(signal.SIGTERM) is unhandled  # the CLI put the previous handler back
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert code == 130 and "interrupted" in err and stdout == "" and len(calls) == 2
+    assert code == 130 and "interrupted" in err and stdout == "" and len(calls[0]) == 2
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]  # no outputs, no .part, no new folder
 
 
@@ -313,3 +310,18 @@ def test_argument_errors_are_one_line(capsys):
             main(argv)
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.count("\n") == 1 and message in err and "--help'" in err, err
+
+
+def test_warnings_are_printed_even_when_the_run_then_fails(model_dir, mix, tmp_path, capsys, monkeypatch):
+    import audiosep.cli.separate_cmd as cmd
+
+    def warn_then_fail(*a, **k):
+        import warnings
+
+        warnings.warn("first line\nsecond line")
+        raise ValueError("the run failed")
+
+    monkeypatch.setattr(cmd, "separate", warn_then_fail)
+    code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "out/", "--model", model_dir], capsys)
+    assert code == 2
+    assert err.splitlines() == ["audiosep: warning: first line second line", "audiosep: error: the run failed"]
