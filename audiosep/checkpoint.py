@@ -159,7 +159,7 @@ def save_separation_net(net: ResUNet, path: str | os.PathLike, *, layout: str = 
         ``"audiosep"``: safetensors with the config in its metadata. ``"reference"``: a
         ``.ckpt`` holding ``{"state_dict": {"ss_model.*": ...}}`` as the reference trainer writes.
     """
-    from .io.atomic import atomic_path
+    from .files import atomic_path
 
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()

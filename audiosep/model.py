@@ -111,7 +111,7 @@ class AudioSep(nn.Module):
         if (directory / CONFIG_FILE).exists() and not overwrite:
             raise FileExistsError(f"{directory} already holds a model; pass overwrite=True to replace it")
         directory.mkdir(parents=True, exist_ok=True)
-        from .io.atomic import atomic_path
+        from .files import atomic_path
 
         encoder_cfg = self.query_encoder.save_pretrained(directory / "query_encoder")
         save_separation_net(self.separation_net, directory / NET_FILE)

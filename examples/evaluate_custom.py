@@ -36,7 +36,7 @@ from audiosep import AudioSep
 from audiosep.audio.io import load_audio, save_audio
 from audiosep.audio.resample import resample
 from audiosep.bench import markdown_table, prepare_benchmark, run_benchmark
-from audiosep.separation import slugify
+from audiosep.outputs import slugify
 
 DEMO_CSV = "benchmark.csv"
 DEMO_RATE = 16000

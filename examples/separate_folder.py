@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from audiosep import AudioSep, separate
-from audiosep.separation import output_paths, residual_path
+from audiosep.outputs import output_paths, residual_path
 
 #: Suffixes treated as audio (anything libsndfile reads; others are ignored, not failed).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".w64", ".opus")

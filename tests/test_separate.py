@@ -12,7 +12,8 @@ from audiosep.audio.io import load_audio, save_audio
 from audiosep.model import AudioSep
 from audiosep.nn import ResUNet, ResUNetConfig
 from audiosep.query.hashed import HashedTextEncoder
-from audiosep.separation import Separation, output_paths, slugify
+from audiosep.outputs import output_paths, slugify
+from audiosep.separation import Separation
 
 SR = 16000
 

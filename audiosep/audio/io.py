@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from ..errors import AudiosepError
 
 # suffix -> (soundfile format, subtype, clip to [-1, 1])

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from .errors import MetadataError
 
 METADATA_URL = "https://raw.githubusercontent.com/Audio-AGI/AudioSep/main/evaluation/metadata/"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from .errors import BenchmarkError
 
 BASE_COLUMNS = ("key", "query", "group", "sdr", "sdr_mixture", "sdri", "si_sdr", "si_sdr_mixture", "si_sdri")

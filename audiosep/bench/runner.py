@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ..hub import sha256_file
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from .aggregate import aggregate, group_count, per_class, query_swap
 from .errors import BenchmarkError
 from .extras import available_extras, extra_scores

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+import contextlib
+import signal
+import threading
+from typing import Iterator, Sequence
 
+from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
 from . import separate_cmd
-from .runner import run_command
+from .runner import OneLineParser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="audiosep", description="Separate the sound you describe from a recording."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -22,8 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
-
     if args.files:
         bundle = get_bundle(args.files)
         shipped = shipped_files(bundle) or {}
@@ -39,9 +41,29 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 success, 2 user error, 130 interrupted)."""
-    args = build_parser().parse_args(argv)  # argparse itself exits with 2 on bad arguments
-    return run_command("audiosep", lambda: args.func(args))
+    """Run the CLI; returns the exit code (0 success, 2 user error, 130 interrupted by Ctrl-C
+    or SIGTERM, after removing what the run had written)."""
+    args = build_parser().parse_args(argv)  # one line and exit 2 on bad arguments
+    with _sigterm_as_interrupt():
+        return run_command("audiosep", lambda: args.func(args))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, ``docker stop``) unwinds like Ctrl-C, so the same clean-up
+    runs; the previous handler is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,12 +8,14 @@ every user error into one line on stderr (``PROG: error: MESSAGE``) and an exit 
   ``ValueError`` or an ``OSError`` (a file that cannot be read or written): no traceback;
 * :data:`~audiosep.errors.EXIT_INTERRUPTED` (130) after Ctrl-C, with what was kept.
 
-Anything else is a bug and keeps its traceback.
+Anything else is a bug and keeps its traceback. :class:`OneLineParser` gives argparse's own
+errors (a missing argument, ``--chunk-seconds abc``) the same one-line form.
 """
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, AudiosepError, one_line
 
@@ -46,3 +48,12 @@ def run_command(prog: str, action: Callable[[], int | None], *, interrupted: str
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line, ``PROG: error: MESSAGE; see 'PROG
+    --help'``, exit :data:`~audiosep.errors.EXIT_USAGE` (argparse prints its usage block first).
+    Sub-command parsers made with ``add_subparsers`` inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}; see '{self.prog} --help'\n")

@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from ..errors import UsageError
+from ..devices import check_device
+from ..errors import UsageError, one_line
+from ..files import removed_on_error
+from ..outputs import check_outputs, output_paths, residual_path
+from ..pretrained import DEFAULT_MODEL
+from ..separation import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS, separate
+
+#: Shortest window ``--chunk-seconds`` accepts: twice the overlap neighbouring windows share.
+MIN_CHUNK_SECONDS = 2 * DEFAULT_OVERLAP_SECONDS
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from ..pretrained import DEFAULT_MODEL
-    from ..separation import DEFAULT_CHUNK_SECONDS
-
     p = sub.add_parser(
         "separate",
         help="separate the described sound(s) from an audio file",
@@ -30,7 +36,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS,
-        help=f"window length for long files (default {DEFAULT_CHUNK_SECONDS})",
+        help=f"window length for long files, at least {MIN_CHUNK_SECONDS:g} (default {DEFAULT_CHUNK_SECONDS:g})",
     )
     p.add_argument("--residual", action="store_true", help="also write the mixture minus each target")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -40,40 +46,46 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..separation import output_paths, separate
-
+    """Check every argument and output path (nothing heavy yet), then separate and write."""
     mix = Path(args.mixture)
     if not mix.exists():
         raise UsageError(f"audio file not found: {mix}; check the path")
-    for q in args.queries:
+    queries = list(args.queries)
+    for q in queries:
         if not q.strip():
             raise UsageError(f"empty query {q!r}: describe the sound to separate, e.g. \"a dog barking\"")
-    if args.chunk_seconds is not None and args.chunk_seconds <= 0:
-        raise UsageError(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
-    try:
-        outputs = output_paths(args.output, args.queries, stem=mix.stem)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    with warnings.catch_warnings(record=True) as caught:
+    _check_chunk_seconds(args.chunk_seconds)
+    if args.device is not None:
+        check_device(args.device)
+    outputs = output_paths(args.output, queries, stem=mix.stem)
+    check_outputs(outputs, queries, args.residual, args.force, source=mix, force="--force")
+    written = [f for p in outputs for f in ([p, residual_path(p)] if args.residual else [p])]
+    with warnings.catch_warnings(record=True) as caught, removed_on_error(written):
         warnings.simplefilter("always")
-        result = separate(
-            mix,
-            list(args.queries),
-            model=args.model,
-            device=args.device,
-            residual=args.residual,
-            chunk_seconds=args.chunk_seconds,
-            output=outputs,
-            overwrite=args.force,
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
-    for w in caught:
-        print(f"audiosep: warning: {w.message}", file=sys.stderr)
-    from ..separation import residual_path
-
-    for p in outputs:
+        try:
+            separate(
+                mix,
+                queries,
+                model=args.model,
+                device=args.device,
+                residual=args.residual,
+                chunk_seconds=args.chunk_seconds,
+                output=outputs,
+                overwrite=args.force,
+                progress=not args.quiet and sys.stderr.isatty(),
+            )
+        finally:  # warnings (e.g. a truncated file) matter most when the run then fails
+            for w in caught:
+                print(f"audiosep: warning: {one_line(str(w.message))}", file=sys.stderr)
+    for p in written:
         print(os.fspath(p))
-        if args.residual:
-            print(os.fspath(residual_path(p)))
-    del result
     return 0
+
+
+def _check_chunk_seconds(seconds: float) -> None:
+    """A finite window of at least :data:`MIN_CHUNK_SECONDS` (inf, nan and 1e-9 are refused)."""
+    if not (math.isfinite(seconds) and seconds >= MIN_CHUNK_SECONDS):
+        raise UsageError(
+            f"--chunk-seconds must be a finite number of seconds >= {MIN_CHUNK_SECONDS:g} (windows "
+            f"overlap by {DEFAULT_OVERLAP_SECONDS:g} s), got {seconds:g}; e.g. --chunk-seconds 10"
+        )

@@ -392,7 +392,7 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
     """Write the config as YAML (atomically)."""
     import yaml
 
-    from ..io.atomic import atomic_path
+    from ..files import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

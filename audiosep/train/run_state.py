@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import NET_FILE, read_state, save_separation_net
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from ..weight_files import WeightFileError, load_torch_file
 
 STATE_FILE = "training_state.pt"

@@ -1,8 +1,11 @@
 """The ``audiosep`` command: outputs, names, overwrite, and one-line errors with exit code 2."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +194,134 @@ def test_unsupported_output_format_is_refused(mix, model_dir, tmp_path, capsys):
     code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "x.mp4", "--model", model_dir], capsys)
     assert code == 2 and "unsupported output format '.mp4'" in err and "end the path with '/'" in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def _no_model(monkeypatch):
+    """Fail the test if a model is loaded: every check must come first."""
+
+    def boom(*a, **k):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(AudioSep, "from_pretrained", classmethod(boom))
+
+
+@pytest.mark.parametrize(
+    "out,extra,message",
+    [
+        ("", [], "the output path is empty; give a file"),
+        ("{mix}/out/", [], r"mix.wav is a file, not a folder"),
+        ("{tmp}/" + "x" * 300 + ".wav", [], "is 304 bytes, longer than the 255 this file system allows; choose a shorter"),
+        ("{mix}", ["--force"], r"output .*mix.wav is the input file .*mix.wav; write the result elsewhere"),
+        ("{tmp}/out/", ["--chunk-seconds", "inf"], "--chunk-seconds must be a finite number of seconds >= 1"),
+        ("{tmp}/out/", ["--chunk-seconds", "nan"], r"--chunk-seconds must be .*got nan; e.g. --chunk-seconds 10"),
+        ("{tmp}/out/", ["--chunk-seconds", "1e-9"], "--chunk-seconds must be .*got 1e-09"),
+        ("{tmp}/out/", ["--device", "meta"], "device 'meta' cannot run audiosep.*use 'cuda', 'mps' or 'cpu'"),
+    ],
+)
+def test_bad_outputs_and_options_fail_before_the_model_loads(model_dir, mix, tmp_path, capsys, monkeypatch, out, extra, message):
+    _no_model(monkeypatch)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    mix_bytes = mix.read_bytes()
+    out = out.format(mix=mix, tmp=tmp_path)
+    code, stdout, err = run(["separate", mix, "a dog", "-o", out, "--model", model_dir, *extra], capsys)
+    assert code == 2 and stdout == "" and err.count("\n") == 1 and err.startswith("audiosep: error: ")
+    import re
+
+    assert re.search(message, err), err
+    assert mix.read_bytes() == mix_bytes and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_unwritable_output_folder_fails_before_the_model_loads(model_dir, mix, tmp_path, capsys, monkeypatch):
+    _no_model(monkeypatch)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access  # root may write anywhere: pretend this folder is read-only
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    code, _, err = run(["separate", mix, "a dog", "-o", locked / "sub/", "--model", model_dir], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"no permission to write in {locked}; choose another output folder" in err
+    assert not any(locked.iterdir())
+
+
+def test_long_names_are_shortened_and_colliding_slugs_made_distinct(model_dir, tmp_path, capsys):
+    mix = save_audio(tmp_path / ("m" * 200 + ".wav"), 0.1 * torch.ones(1, 2000), SR)
+    long_query = "a dog barking " * 10
+    code, stdout, err = run(["separate", mix, "a dog!", "a dog?", long_query, "-o", tmp_path / "out/",
+                             "--model", model_dir, "--residual"], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 6 and all(len(n.encode()) <= 255 for n in names)
+    assert "m" * 200 + "_a-dog.wav" in names and "m" * 200 + "_a-dog-2.wav" in names
+    assert sorted(Path(line).name for line in stdout.splitlines()) == names
+
+
+def test_a_second_run_into_the_same_folder_refuses_and_names_the_file(model_dir, mix, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(["separate", mix, "rain", "a dog", "-o", f"{out}/", "--model", model_dir], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, _, err = run(["separate", mix, "a cat", "a dog", "-o", f"{out}/", "--model", model_dir], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"output exists: {out / 'mix_a-dog.wav'}; pass --force to replace it" in err and "mix_rain" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # mix_a-cat.wav not written either
+
+
+def _interrupt_with_ctrl_c():
+    raise KeyboardInterrupt
+
+
+def _interrupt_with_sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill`, `timeout` or `docker stop` would
+
+
+@pytest.mark.parametrize("interrupt", [_interrupt_with_ctrl_c, _interrupt_with_sigterm])
+def test_interrupt_exits_130_and_leaves_no_partial_output(model_dir, mix, tmp_path, capsys, monkeypatch, interrupt):
+    import audiosep.cli.separate_cmd as cmd
+
+    calls = []
+
+    def interrupted_after_the_first_file(mixture, queries, *, output, **kw):
+        calls.append(output)
+        save_audio(output[0], torch.zeros(1, 100), SR)  # one output whole, the next one not
+        interrupt()
+
+    monkeypatch.setattr(cmd, "separate", interrupted_after_the_first_file)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+
+    def unhandled(signum, frame):  # instead of killing pytest when the CLI forgets SIGTERM
+        raise AssertionError("SIGTERM reached the test's handler, not the CLI's")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code, stdout, err = run(["separate", mix, "rain", "a dog", "-o", tmp_path / "out" / "new/", "--model",
+                                 model_dir], capsys)
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # the CLI put the previous handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "interrupted" in err and stdout == "" and len(calls[0]) == 2
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]  # no outputs, no .part, no new folder
+
+
+def test_argument_errors_are_one_line(capsys):
+    for argv, message in [(["separate", "mix.wav"], "the following arguments are required: QUERY, -o/--output"),
+                          (["separate", "m.wav", "q", "-o", "o/", "--chunk-seconds", "abc"], "invalid float value: 'abc'"),
+                          (["bogus"], "invalid choice: 'bogus'")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1 and message in err and "--help'" in err, err
+
+
+def test_warnings_are_printed_even_when_the_run_then_fails(model_dir, mix, tmp_path, capsys, monkeypatch):
+    import audiosep.cli.separate_cmd as cmd
+
+    def warn_then_fail(*a, **k):
+        import warnings
+
+        warnings.warn("first line\nsecond line")
+        raise ValueError("the run failed")
+
+    monkeypatch.setattr(cmd, "separate", warn_then_fail)
+    code, _, err = run(["separate", mix, "a dog", "-o", tmp_path / "out/", "--model", model_dir], capsys)
+    assert code == 2
+    assert err.splitlines() == ["audiosep: warning: first line second line", "audiosep: error: the run failed"]
