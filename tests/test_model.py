@@ -36,14 +36,11 @@ class TinyEncoder(QueryEncoder):
     kind = "tiny"
 
     def __init__(self, dim: int = 16, seed: int = 0, cache_size: int = 16) -> None:
-        super().__init__(cache_size=cache_size)
-        self.embedding_dim = dim
+        super().__init__(dim, cache_size=cache_size)
         self.proj = nn.Linear(dim, dim, bias=False)
         with torch.no_grad():
             self.proj.weight.copy_(torch.randn(dim, dim, generator=torch.Generator().manual_seed(seed)))
-
-    def _build(self) -> None:
-        pass
+        self.freeze()
 
     def _embed_text(self, texts: list[str]) -> Tensor:
         feats = [torch.randn(self.embedding_dim, generator=torch.Generator().manual_seed(zlib.crc32(t.encode())))

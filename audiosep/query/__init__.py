@@ -6,7 +6,8 @@ from typing import Any, Mapping
 
 from .base import QueryEncoder
 
-# kind -> "module:Class", imported only when used so that `import audiosep` stays light.
+# kind -> "module:Class", imported only when used: the encoders import transformers, which takes
+# seconds, and `import audiosep` must not.
 ENCODERS = {
     "clap": "audiosep.query.clap:ClapEncoder",
     "clip": "audiosep.query.clip:ClipTextEncoder",
@@ -23,7 +24,7 @@ def encoder_class(kind: str) -> type[QueryEncoder]:
 
 
 def build_query_encoder(config: Mapping[str, Any], root: str | None = None) -> QueryEncoder:
-    """Build (lazily) the encoder a ``config_dict()`` describes.
+    """Build the encoder a ``config_dict()`` describes (its model loaded, frozen, in eval mode).
 
     ``root`` is the folder relative paths in the config refer to (a saved model's folder).
     """

@@ -1,7 +1,6 @@
 """The query-encoder interface: frozen text (and optionally audio) encoders."""
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -10,18 +9,20 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..audio.resample import resample
+
 
 class QueryEncoder(nn.Module):
     """A frozen encoder mapping text (or an audio example) to an L2-normalised embedding.
 
-    Subclasses implement :meth:`_build` (create the heavy model; called once, lazily),
-    :meth:`_embed_text` and, if they support audio queries, :meth:`_embed_audio`. Constructing
-    an encoder is cheap: nothing is loaded until the first embedding is asked for.
+    An ordinary ``nn.Module``: a subclass builds (and loads) its model in ``__init__``, then
+    calls :meth:`freeze`. It implements :meth:`_embed_text` and, if it supports audio queries,
+    :meth:`_embed_audio`. Text embeddings are kept in an LRU cache.
 
     Attributes
     ----------
     kind : str
-        Registry name ("clap", "clip", "minilm").
+        Registry name ("clap", "clip", "minilm", "hashed").
     embedding_dim : int
         Size D of the embeddings.
     audio_sample_rate : int or None
@@ -29,21 +30,18 @@ class QueryEncoder(nn.Module):
     """
 
     kind: ClassVar[str] = ""
-    embedding_dim: int = 0
     audio_sample_rate: int | None = None
 
-    def __init__(self, cache_size: int = 4096) -> None:
+    def __init__(self, embedding_dim: int, cache_size: int = 4096) -> None:
         super().__init__()
+        if int(embedding_dim) <= 0:
+            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
+        self.embedding_dim = int(embedding_dim)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Tensor] = OrderedDict()
         self._lock = threading.Lock()
-        self._built = False
 
     # -- to implement -------------------------------------------------------------------
-    def _build(self) -> None:
-        """Create or load the underlying model (called once, on first use)."""
-        raise NotImplementedError
-
     def _embed_text(self, texts: list[str]) -> Tensor:
         """Unnormalised or normalised embeddings, Tensor[N, D], for non-empty texts."""
         raise NotImplementedError
@@ -81,24 +79,10 @@ class QueryEncoder(nn.Module):
             return t.device
         return torch.device("cpu")
 
-    def ensure_built(self) -> None:
-        with self._lock:
-            if not self._built:
-                device = getattr(self, "_target_device", None)
-                with _quiet_transformers():
-                    self._build()
-                self.requires_grad_(False)
-                self.eval()
-                if device is not None:
-                    super().to(device)
-                self._built = True
-
-    def to(self, *args: Any, **kwargs: Any) -> "QueryEncoder":  # remember the device until built
-        device, *_ = torch._C._nn._parse_to(*args, **kwargs)
-        if device is not None:
-            self._target_device = device
-        self._cache.clear()
-        return super().to(*args, **kwargs)
+    def freeze(self) -> "QueryEncoder":
+        """No gradients, eval mode: what every encoder's ``__init__`` ends with."""
+        self.requires_grad_(False)
+        return self.eval()
 
     def train(self, mode: bool = True) -> "QueryEncoder":
         return super().train(False)  # frozen: always in eval mode
@@ -123,7 +107,6 @@ class QueryEncoder(nn.Module):
         for t in texts:
             if not isinstance(t, str) or not t.strip():
                 raise ValueError(f"empty query {t!r}: describe the sound to separate, e.g. 'a dog barking'")
-        self.ensure_built()
         unique = list(dict.fromkeys(texts))
         with self._lock:  # snapshot the hits: a batch larger than the cache may evict them below
             found = {t: self._cache[t] for t in unique if t in self._cache}
@@ -135,7 +118,8 @@ class QueryEncoder(nn.Module):
             for t, e in zip(todo, emb):
                 found[t] = e
                 self._remember(t, e)
-        return torch.stack([found[t] for t in texts])
+        device = self.device  # cached rows may predate a move to another device
+        return torch.stack([found[t].to(device) for t in texts])
 
     @torch.no_grad()
     def encode_audio(self, audio: Tensor, sample_rate: int) -> Tensor:
@@ -158,9 +142,6 @@ class QueryEncoder(nn.Module):
             )
         if audio.dim() != 2:
             raise ValueError(f"audio queries must be Tensor[N, L], got shape {tuple(audio.shape)}")
-        from ..audio.resample import resample
-
-        self.ensure_built()
         audio = resample(audio.float(), sample_rate, self.audio_sample_rate).to(self.device)
         return nn.functional.normalize(self._embed_audio(audio).float(), dim=-1)
 
@@ -175,19 +156,3 @@ class QueryEncoder(nn.Module):
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Hide transformers' per-load progress bars (loading a small encoder is not long work)."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover - transformers is a core dependency
-        yield
-        return
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import torch
 from torch import Tensor
+from transformers import ClapConfig, ClapModel, RobertaTokenizer
 
 from .base import QueryEncoder
 from .clap_convert import (
@@ -35,6 +36,7 @@ from .clap_convert import (
     load_clap_weights,
 )
 from .clap_features import ClapFeatureConfig, ClapLogMel, fit_clip
+from .tokenizers import load_tokenizer, quiet_transformers
 
 AUDIO_BATCH = 8  # audio examples per HTSAT forward pass (bounds peak memory)
 
@@ -57,8 +59,6 @@ def build_clap_model(model_config: Mapping[str, Any] | None = None, *, initialis
     With ``initialise=False`` the weights are left uninitialised (about 10x faster to build);
     only use it when every weight is loaded afterwards.
     """
-    from transformers import ClapConfig, ClapModel
-
     config = ClapConfig(**dict(model_config or DEFAULT_CLAP_CONFIG))
     with contextlib.nullcontext() if initialise else _skip_weight_init():
         return ClapModel(config)
@@ -94,26 +94,6 @@ def load_clap_model(path: str | os.PathLike, model_config: Mapping[str, Any] | N
     return model.eval()
 
 
-def load_roberta_tokenizer(source: str | os.PathLike) -> Any:
-    """The RoBERTa BPE tokenizer from a local folder or a Hugging Face repo id."""
-    from transformers import RobertaTokenizer
-
-    folder = Path(source)
-    has_bpe = (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
-    if folder.is_dir() and not (has_bpe or (folder / "tokenizer.json").is_file()):
-        raise FileNotFoundError(
-            f"tokenizer folder {folder} holds neither tokenizer.json nor vocab.json + merges.txt; "
-            "copy roberta-base's vocab.json and merges.txt there"
-        )
-    try:
-        return RobertaTokenizer.from_pretrained(str(source))
-    except OSError as err:
-        raise OSError(
-            f"could not load the RoBERTa tokenizer {str(source)!r} ({err}); pass a folder with "
-            "roberta-base's vocab.json and merges.txt, or make 'roberta-base' available in the Hugging Face cache"
-        ) from err
-
-
 def _resolve(path: str | None, root: str | None) -> str | None:
     if path is None or root is None or os.path.isabs(path):
         return path
@@ -124,7 +104,7 @@ def _resolve(path: str | None, root: str | None) -> str | None:
 class ClapEncoder(QueryEncoder):
     """Frozen LAION-CLAP text and audio encoder, the query network of AudioSep.
 
-    Nothing is loaded at construction; the model and tokenizer are read on first use.
+    The model and tokenizer are loaded at construction, so a wrong file fails there.
 
     Parameters
     ----------
@@ -146,7 +126,6 @@ class ClapEncoder(QueryEncoder):
     """
 
     kind = "clap"
-    embedding_dim = 512
     audio_sample_rate = 48000
 
     def __init__(
@@ -160,52 +139,43 @@ class ClapEncoder(QueryEncoder):
         max_length: int = 512,
         cache_size: int = 4096,
     ) -> None:
-        super().__init__(cache_size=cache_size)
         if (checkpoint is None) == (pretrained is None):
             raise ValueError(
                 "give exactly one CLAP weight source: checkpoint= (a LAION-CLAP .pt or an AudioSep .ckpt) "
                 "or pretrained= (a transformers ClapModel folder or repo id)"
             )
+        features = ClapFeatureConfig.from_dict(features)
+        if checkpoint is not None:
+            model = load_clap_model(checkpoint, model_config)
+        else:
+            with quiet_transformers():
+                model = ClapModel.from_pretrained(pretrained)
+        audio_cfg = model.config.audio_config
+        max_frames = audio_cfg.spec_size * (audio_cfg.spec_size // audio_cfg.num_mel_bins)
+        if features.n_mels != audio_cfg.num_mel_bins or features.num_frames > max_frames:
+            raise ValueError(
+                f"the audio front end makes {features.num_frames} frames x {features.n_mels} mel bands, "
+                f"but the HTSAT tower takes at most {max_frames} frames x {audio_cfg.num_mel_bins} bands; "
+                "make 'features' match the model (the defaults fit HTSAT-base)"
+            )
+        super().__init__(int(model.config.projection_dim), cache_size=cache_size)
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.pretrained = pretrained
         self.tokenizer_source = str(tokenizer)
         self.model_config = None if model_config is None else json.loads(json.dumps(dict(model_config)))
-        self.features = ClapFeatureConfig.from_dict(features)
-        self.audio_sample_rate = self.features.sample_rate
+        self.features = features
+        self.audio_sample_rate = features.sample_rate
         self.max_length = int(max_length)
-        self.embedding_dim = self._expected_dim()
-
-    def _expected_dim(self) -> int:
-        if self.checkpoint is not None:
-            return int((self.model_config or DEFAULT_CLAP_CONFIG).get("projection_dim", 512))
-        config_file = Path(self.pretrained) / "config.json"
-        if config_file.is_file():
-            return int(json.loads(config_file.read_text()).get("projection_dim", 512))
-        return 512
+        self.model = model
+        self.front_end = ClapLogMel(features)
+        self.tokenizer = load_tokenizer(
+            RobertaTokenizer, tokenizer, int(model.config.text_config.vocab_size), "vocab.json + merges.txt"
+        )
+        self.freeze()
 
     # -- QueryEncoder -----------------------------------------------------------------------
-    def _build(self) -> None:
-        if self.checkpoint is not None:
-            model = load_clap_model(self.checkpoint, self.model_config)
-        else:
-            from transformers import ClapModel
-
-            model = ClapModel.from_pretrained(self.pretrained)
-        audio_cfg = model.config.audio_config
-        max_frames = audio_cfg.spec_size * (audio_cfg.spec_size // audio_cfg.num_mel_bins)
-        if self.features.n_mels != audio_cfg.num_mel_bins or self.features.num_frames > max_frames:
-            raise ValueError(
-                f"the audio front end makes {self.features.num_frames} frames x {self.features.n_mels} mel bands, "
-                f"but the HTSAT tower takes at most {max_frames} frames x {audio_cfg.num_mel_bins} bands; "
-                "make 'features' match the model (the defaults fit HTSAT-base)"
-            )
-        self._tokenizer = load_roberta_tokenizer(self.tokenizer_source)
-        self.model = model
-        self.front_end = ClapLogMel(self.features)
-        self.embedding_dim = int(model.config.projection_dim)
-
     def _embed_text(self, texts: list[str]) -> Tensor:
-        tokens = self._tokenizer(
+        tokens = self.tokenizer(
             texts, padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
         return self.text_embeddings(tokens["input_ids"], tokens["attention_mask"])
@@ -218,13 +188,11 @@ class ClapEncoder(QueryEncoder):
     # -- raw model calls (unnormalised embeddings) ------------------------------------------
     def text_embeddings(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Projected RoBERTa pooler output, Tensor[N, D], of token ids Tensor[N, S] (not normalised)."""
-        self.ensure_built()
         pooled = self.model.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
         return self.model.text_projection(pooled)
 
     def audio_embeddings(self, log_mel: Tensor) -> Tensor:
         """Projected HTSAT embedding, Tensor[N, D], of log-mel features Tensor[N, 1, T, n_mels]."""
-        self.ensure_built()
         pooled = self.model.audio_model(input_features=log_mel).pooler_output
         return self.model.audio_projection(pooled)
 
@@ -261,11 +229,10 @@ class ClapEncoder(QueryEncoder):
         dict
             The config that rebuilds this encoder from ``directory`` (paths relative to it).
         """
-        self.ensure_built()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory)
-        self._tokenizer.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
         return {
             "kind": self.kind,
             "checkpoint": None,
@@ -276,18 +243,3 @@ class ClapEncoder(QueryEncoder):
             "max_length": self.max_length,
         }
 
-
-def clap_from_checkpoint(
-    path: str | os.PathLike,
-    tokenizer: str | os.PathLike = "roberta-base",
-    *,
-    model_config: Mapping[str, Any] | None = None,
-    features: Mapping[str, Any] | None = None,
-) -> ClapEncoder:
-    """A built :class:`ClapEncoder` from a LAION-CLAP ``.pt`` or an AudioSep ``.ckpt``.
-
-    Unlike the constructor this loads at once, so a wrong file fails here.
-    """
-    encoder = ClapEncoder(path, tokenizer=tokenizer, model_config=model_config, features=features)
-    encoder.ensure_built()
-    return encoder

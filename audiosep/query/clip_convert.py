@@ -22,12 +22,15 @@ the ids, transformers the first ``eos_token_id`` position, the same token for CL
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from torch import Tensor
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
+from ..errors import AudiosepError
 from ..weight_files import TorchScriptArchiveError, load_torch_file, read_safetensors
 
 _BLOCK = re.compile(r"transformer\.resblocks\.(\d+)\.(.+)")
@@ -50,6 +53,8 @@ _TOP_MAP = {
     "ln_final.weight": "text_model.final_layer_norm.weight",
     "ln_final.bias": "text_model.final_layer_norm.bias",
 }
+ACTIVATIONS = ("quick_gelu", "gelu")
+OPEN_CLIP_CONFIG = "open_clip_config.json"  # written beside open_clip weights on the hub
 _IGNORED_TOP = {"logit_scale", "logit_bias", "attn_mask", "input_resolution", "context_length", "vocab_size"}
 
 
@@ -93,6 +98,50 @@ def _text_prefix(state: Mapping[str, Tensor]) -> str:
     )
 
 
+def open_clip_activation(model_name: str, pretrained: str | None = None) -> str:
+    """The MLP activation of an open_clip model: ``"quick_gelu"`` for OpenAI weights (pretrained
+    tag ``"openai"``) and models named ``*-quickgelu``, else ``"gelu"`` (e.g. ``ViT-B-32`` with
+    LAION weights).
+
+    >>> open_clip_activation("ViT-B-32", "openai"), open_clip_activation("ViT-B-32", "laion2b_s34b_b79k")
+    ('quick_gelu', 'gelu')
+    """
+    quick = model_name.lower().endswith("-quickgelu") or (pretrained or "").lower() == "openai"
+    return "quick_gelu" if quick else "gelu"
+
+
+def open_clip_hidden_act(checkpoint: str | Path, hidden_act: str | None = None) -> str:
+    """The MLP activation for an open_clip state-dict file (which does not record it).
+
+    ``hidden_act`` if given, else ``model_cfg.quick_gelu`` of the ``open_clip_config.json``
+    beside the file (absent: GELU, as open_clip builds it).
+
+    Raises
+    ------
+    AudiosepError
+        For an unknown activation, or when neither tells it (a default would silently give
+        wrong embeddings for one of the two kinds of weights).
+    """
+    if hidden_act is not None:
+        if hidden_act not in ACTIVATIONS:
+            raise AudiosepError(f"hidden_act must be one of {', '.join(ACTIVATIONS)}, got {hidden_act!r}")
+        return hidden_act
+    config_file = Path(checkpoint).parent / OPEN_CLIP_CONFIG
+    if config_file.is_file():
+        model_cfg = json.loads(config_file.read_text()).get("model_cfg", {})
+        return "quick_gelu" if model_cfg.get("quick_gelu", False) else "gelu"
+    raise AudiosepError(
+        f"cannot tell the MLP activation of the CLIP weights {checkpoint}: open_clip state dicts do not "
+        "record it; pass hidden_act='quick_gelu' (OpenAI weights, open_clip '-quickgelu' models) or 'gelu' "
+        f"(e.g. LAION ViT-B-32), or put its {OPEN_CLIP_CONFIG} beside the file"
+    )
+
+
+def open_clip_vocab_size(state: Mapping[str, Tensor]) -> int:
+    """Rows of the text tower's token embedding."""
+    return int(text_tower(state)["token_embedding.weight"].shape[0])
+
+
 def text_tower(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """The text-tower entries of an open_clip state dict, prefix removed, others dropped."""
     prefix = _text_prefix(state)
@@ -110,8 +159,8 @@ def text_tower(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 def open_clip_text_config(
     state: Mapping[str, Tensor],
     *,
+    hidden_act: str,
     num_heads: int | None = None,
-    hidden_act: str = "quick_gelu",
     eos_token_id: int | None = None,
     bos_token_id: int | None = None,
 ) -> Any:
@@ -119,16 +168,17 @@ def open_clip_text_config(
 
     Parameters
     ----------
+    hidden_act : str
+        ``"quick_gelu"`` for OpenAI weights and ``-quickgelu`` open_clip models, ``"gelu"``
+        otherwise (see :func:`open_clip_activation`); checkpoints do not record it.
     num_heads : int, optional
         Attention heads; not stored in checkpoints. Default ``width // 64`` as in OpenAI's CLIP
         (8 for ViT-B-32).
-    hidden_act : str
-        ``"quick_gelu"`` for OpenAI weights and ``-quickgelu`` open_clip models, ``"gelu"`` otherwise.
     eos_token_id, bos_token_id : int, optional
         Default: the last two ids of the vocabulary, as in OpenAI's (49407, 49406).
     """
-    from transformers import CLIPTextConfig
-
+    if hidden_act not in ACTIVATIONS:
+        raise AudiosepError(f"hidden_act must be one of {', '.join(ACTIVATIONS)}, got {hidden_act!r}")
     tower = text_tower(state)
     vocab, width = tower["token_embedding.weight"].shape
     context = tower["positional_embedding"].shape[0]
@@ -197,14 +247,13 @@ def convert_open_clip_text(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 def clip_text_model_from_open_clip(
     state: Mapping[str, Tensor] | str | Path,
     *,
+    hidden_act: str,
     num_heads: int | None = None,
-    hidden_act: str = "quick_gelu",
     eos_token_id: int | None = None,
     bos_token_id: int | None = None,
 ) -> Any:
-    """Build a ``CLIPTextModelWithProjection`` (eval mode) from an open_clip state dict or file."""
-    from transformers import CLIPTextModelWithProjection
-
+    """Build a ``CLIPTextModelWithProjection`` (eval mode) from an open_clip state dict or file
+    (``hidden_act``: see :func:`open_clip_text_config`)."""
     if isinstance(state, (str, Path)):
         state = load_open_clip_state_dict(state)
     config = open_clip_text_config(
@@ -225,9 +274,13 @@ def clip_text_model_from_open_clip(
 
 
 __all__ = [
+    "ACTIVATIONS",
     "clip_text_model_from_open_clip",
     "convert_open_clip_text",
     "load_open_clip_state_dict",
+    "open_clip_activation",
+    "open_clip_hidden_act",
+    "open_clip_vocab_size",
     "open_clip_text_config",
     "text_tower",
 ]

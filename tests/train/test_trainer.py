@@ -23,10 +23,10 @@ class ToyEncoder(QueryEncoder):
     """Text: fixed random vectors per caption; audio: a fixed projection of band energies."""
 
     kind = "toy"
-    embedding_dim = 16
     audio_sample_rate = SR
 
-    def _build(self) -> None:
+    def __init__(self) -> None:
+        super().__init__(16)
         self.proj = torch.randn(32, 16, generator=torch.Generator().manual_seed(1))
 
     def _embed_text(self, texts):
