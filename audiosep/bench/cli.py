@@ -19,7 +19,9 @@ from typing import Sequence
 
 from ..cli.runner import run_command
 from ..devices import default_batch_size, resolve_device
+from ..io.atomic import atomic_path
 from ..pretrained import DEFAULT_MODEL
+from .checks import check_out_dir, positive_int
 from .errors import BenchmarkError
 from .report import markdown_table, report
 from .runner import DATA_ENV, default_data_root, prepare_benchmark, run_benchmark
@@ -71,13 +73,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.metadata is not None and len(specs) > 1:
         raise BenchmarkError("--metadata names the item list of one benchmark; run the benchmarks one at a time")
     device = str(resolve_device(args.device))
-    batch_size = args.batch_size or default_batch_size(device)
+    if args.batch_size is None:
+        batch_size = default_batch_size(device)
+    else:
+        batch_size = positive_int(args.batch_size, "--batch-size", "pass 1 or more items per forward pass")
     data_root = Path(args.data_root) if args.data_root else default_data_root()
     out = Path(args.out) if args.out else Path(DEFAULT_OUT) / _slug(args.model)
+    check_out_dir(out)
 
     # Check every benchmark's data and item list before loading (perhaps downloading) the model.
     plans = [prepare_benchmark(spec, data_root=data_root, metadata=args.metadata, limit=args.limit,
                                download=not args.no_download) for spec in specs]
+    for plan in plans:
+        check_out_dir(out / plan.name)
     from ..model import AudioSep
 
     model = AudioSep.from_pretrained(args.model, device=device)
@@ -91,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         summaries.append(s)
     table = markdown_table(summaries)
-    (out / "report.md").write_text(report(out))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(report(out))
     print(table, end="")
     return 0
 

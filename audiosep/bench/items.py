@@ -55,16 +55,37 @@ class Item:
 
 
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV (rows, not dicts: a reference CSV repeats a column name)."""
+    """Header and rows of a CSV (rows, not dicts: a reference CSV repeats a column name).
+
+    A UTF-8 byte-order mark is skipped and blank rows are ignored. Every row must have as many
+    columns as the header (trailing empty ones aside), and there must be at least one row.
+    """
     path = Path(path)
+    rows: list[list[str]] = []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            while header and not header[-1]:  # a trailing comma
+                header.pop()
+            for row in reader:
+                if not any(c.strip() for c in row):
+                    continue
+                while len(row) > len(header) and not row[-1].strip():
+                    row = row[:-1]
+                if len(row) != len(header):
+                    raise MetadataError(
+                        f"item list {path}, line {reader.line_num}: {len(row)} columns where the header has "
+                        f"{len(header)} ({', '.join(header)}); fill in the row, and quote values that hold commas"
+                    )
+                rows.append(row)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise MetadataError(f"cannot read the item list {path} ({err}); pass a valid CSV with --metadata") from None
-    if not rows:
+    if not header:
         raise MetadataError(f"item list {path} is empty; pass the benchmark's CSV with --metadata")
-    return [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not rows:
+        raise MetadataError(f"item list {path} has a header but no items; add one row per item")
+    return header, rows
 
 
 def _column(header: list[str], name: str, path: Path) -> int:

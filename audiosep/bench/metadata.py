@@ -102,6 +102,8 @@ def find_metadata(filename: str, data_root: str | os.PathLike | None = None, *,
     """
     if explicit is not None:
         path = Path(explicit).expanduser()
+        if path.is_dir():
+            raise MetadataError(f"--metadata {path} is a folder; pass the item list CSV itself")
         if not path.is_file():
             raise MetadataError(f"metadata file {path} does not exist; check the --metadata path")
         return path

@@ -27,7 +27,19 @@ def find_summaries(directory: str | os.PathLike) -> list[dict[str, Any]]:
         raise BenchmarkError(
             f"no {SUMMARY_FILE} in {directory} or its sub-folders; run audiosep-bench run ... --out {directory} first"
         )
-    return [json.loads(p.read_text()) for p in paths]
+    return [_read_summary(p) for p in paths]
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        summary = err
+    if not isinstance(summary, dict) or not isinstance(summary.get("benchmark"), str):
+        why = f" ({summary})" if isinstance(summary, Exception) else ""
+        raise BenchmarkError(f"{path} is not a summary of audiosep-bench run{why}; rerun that benchmark "
+                             "into its folder, or delete the file")
+    return summary
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

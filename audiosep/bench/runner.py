@@ -33,6 +33,7 @@ from torch import Tensor
 from ..hub import sha256_file
 from ..files import atomic_path
 from .aggregate import aggregate, group_count, per_class, query_swap
+from .checks import check_out_dir, positive_int, sample_rate_of
 from .errors import BenchmarkError
 from .extras import available_extras, extra_scores
 from .items import Item, check_data, read_items
@@ -171,8 +172,12 @@ def prepare_benchmark(
     ------
     BenchmarkDataError, MetadataError
         Naming the expected layout and where the data comes from.
+    BenchmarkError
+        For a ``limit`` that is not a whole number >= 1.
     """
     spec = benchmark if isinstance(benchmark, BenchmarkSpec) else get_spec(benchmark)
+    if limit is not None:
+        limit = positive_int(limit, "--limit", "pass how many items to evaluate, or leave it out for all")
     data_root = Path(data_root) if data_root is not None else default_data_root()
     data_dir = data_root / spec.data_dir
     if spec.layout == "custom" and metadata is None:
@@ -184,7 +189,7 @@ def prepare_benchmark(
         meta_path = find_metadata(spec.metadata or "", data_root, explicit=metadata, download=download)
     items = read_items(spec, data_dir, meta_path)
     if limit is not None:
-        items = items[: max(int(limit), 0)]
+        items = items[:limit]
     check_data(spec, data_dir, items)
     return BenchmarkPlan(spec, items, meta_path, limit)
 
@@ -234,18 +239,17 @@ def run_benchmark(
     plan = benchmark if isinstance(benchmark, BenchmarkPlan) else prepare_benchmark(
         benchmark, data_root=data_root, metadata=metadata, limit=limit, download=download)
     spec, items, meta_path = plan.spec, plan.items, plan.metadata
-    if batch_size < 1:
-        raise BenchmarkError(f"batch size must be at least 1, got {batch_size}")
+    batch_size = positive_int(batch_size, "--batch-size", "pass 1 or more items per forward pass")
+    sample_rate = sample_rate_of(model)
+    out_dir = check_out_dir(out_dir)
 
     if device is not None:
         model = model.to(device)
     model.eval()
-    sample_rate = int(model.sample_rate)
     name = model_name or getattr(model, "name", None) or type(model).__name__
     digest = weights_digest(model)
     extras = [m for m in spec.extra_metrics if m in available_extras()]
 
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_info = {"benchmark": spec.name, "model": name, "weights_sha256": digest, "sample_rate": sample_rate,
                 "metadata_sha256": sha256_file(meta_path) if meta_path is not None else None}
@@ -270,7 +274,13 @@ def run_benchmark(
 def _claim(path: Path, info: dict[str, Any]) -> None:
     """Write ``run.json``, or check that the folder's earlier run is of the same model and items."""
     if path.exists():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BenchmarkError(f"cannot read {path} ({err}); pass a new --out folder, or delete that one "
+                                 "to start over") from None
+        if not isinstance(old, dict):
+            old = {}
         for k in ("benchmark", "weights_sha256", "sample_rate", "metadata_sha256"):
             if old.get(k) != info[k]:
                 raise BenchmarkError(

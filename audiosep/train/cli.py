@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..cli.runner import run_command
+from ..errors import UsageError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -81,12 +82,15 @@ def resolve_config_path(name: str) -> Path:
     shipped = CONFIG_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
     if shipped.is_file():
         return shipped
+    if path.is_dir():
+        raise UsageError(f"config {name!r} is a folder; give a YAML file or one of "
+                          f"{sorted(x.stem for x in CONFIG_DIR.glob('*.yaml'))}")
     raise FileNotFoundError(f"config {name!r} not found; give a YAML path or one of "
                             f"{sorted(x.stem for x in CONFIG_DIR.glob('*.yaml'))}")
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import config_yaml, load_config  # here, not at the top: --help needs no torch
 
     config = load_config(resolve_config_path(args.config), args.overrides)
     if args.make_tone_data:
@@ -94,9 +98,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"wrote {train} and {val}")
         return 0
     if args.print_config:
-        import yaml
-
-        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        print(config_yaml(config), end="")
         return 0
     from .distributed import shutdown_distributed
     from .trainer import Trainer

@@ -6,14 +6,19 @@ YAML is read only at the command-line edge (:func:`load_config`); the trainer ta
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import yaml
+
+from ..errors import AudiosepError, check_keys
 from ..nn.config import ResUNetConfig
-from ..errors import AudiosepError
+from .losses import LOSSES
 
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("warmup_constant", "warmup_linear_decay")
@@ -25,14 +30,34 @@ class ConfigError(AudiosepError, ValueError):
     """A training config that cannot be used; the message names the dotted key."""
 
 
-def _require(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ConfigError(f"{key} {message}, got {value!r}")
+class _Section:
+    """Base of the config sections: each checks and normalises itself on construction.
+
+    Every field is checked against its annotation (:func:`_coerce`: ``True`` is no integer, a
+    YAML list becomes a tuple), then :meth:`_check` checks the values. Messages name the field
+    as ``Class.field``; :func:`config_from_dict` renames it to the YAML key (``data.batch_size``).
+    """
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _coerce(getattr(self, f.name), str(f.type), self._key(f.name)))
+        self._check()
+
+    def _check(self) -> None:
+        """Check the values (after the types); raise :class:`ConfigError` via :meth:`_require`."""
+
+    def _key(self, name: str) -> str:
+        return f"{type(self).__name__}.{name}"
+
+    def _require(self, ok: bool, name: str, message: str, *, got: bool = True) -> None:
+        if not ok:
+            raise ConfigError(f"{self._key(name)} {message}" + (f", got {getattr(self, name)!r}" if got else ""))
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Where the clips come from and how they are cut (per-process batch size)."""
+class DataConfig(_Section):
+    """Where the clips come from and how they are cut (per-process batch size); read by
+    :class:`~audiosep.train.dataset.ClipDataset`, which trusts these checks."""
 
     train_manifests: tuple[str, ...] = ()
     val_manifests: tuple[str, ...] = ()
@@ -49,19 +74,20 @@ class DataConfig:
     speed_range: tuple[float, float] | None = None
     short_clips: str = "random"
 
-    def validate(self, prefix: str = "data") -> None:
-        _require(self.sample_rate > 0, f"{prefix}.sample_rate", "must be > 0", self.sample_rate)
-        _require(self.segment_seconds > 0, f"{prefix}.segment_seconds", "must be > 0", self.segment_seconds)
+    def _check(self) -> None:
+        self._require(self.sample_rate > 0, "sample_rate", "must be > 0")
+        self._require(self.segment_seconds > 0 and self.segment_samples >= 1, "segment_seconds",
+                      "must be > 0 and give at least one sample")
         for name in ("batch_size", "val_batch_size", "val_items"):
-            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1", getattr(self, name))
-        _require(self.num_workers >= 0, f"{prefix}.num_workers", "must be >= 0", self.num_workers)
-        _require(self.max_retries >= 0, f"{prefix}.max_retries", "must be >= 0", self.max_retries)
-        _require(self.short_clips in SHORT_CLIP_PLACEMENTS, f"{prefix}.short_clips",
-                 "must be 'random' (a random offset in the segment) or 'start'", self.short_clips)
+            self._require(getattr(self, name) >= 1, name, "must be >= 1")
+        self._require(self.num_workers >= 0, "num_workers", "must be >= 0")
+        self._require(self.max_retries >= 0, "max_retries", "must be >= 0")
+        self._require(self.short_clips in SHORT_CLIP_PLACEMENTS, "short_clips",
+                      "must be 'random' (a random offset in the segment) or 'start'")
         if self.speed_range is not None:
-            ok = (len(self.speed_range) == 2 and 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0)
-            _require(ok, f"{prefix}.speed_range", "must be [low, high] with 0.5 <= low <= high <= 2 "
-                     "(null: no speed perturbation)", self.speed_range)
+            ok = len(self.speed_range) == 2 and 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0
+            self._require(ok, "speed_range", "must be [low, high] with 0.5 <= low <= high <= 2 "
+                          "(null: no speed perturbation)")
 
     @property
     def segment_samples(self) -> int:
@@ -69,11 +95,28 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class MixingConfig:
-    """How a batch of clips becomes (mixture, target) pairs; see :mod:`audiosep.train.mixing`.
+class MixConfig(_Section):
+    """How a batch of clips becomes (mixture, target) pairs (YAML section ``mixing``); see
+    :func:`audiosep.train.mixing.mix_batch`.
 
-    ``group_size`` (default: the per-process batch) is the number of consecutive clips that
-    are mixed with one another; the remaining fields are :class:`~audiosep.train.mixing.MixConfig`.
+    Attributes
+    ----------
+    sources_per_mixture : int
+        Target plus ``sources_per_mixture - 1`` background clips (>= 2).
+    lower_db, higher_db : int
+        Inclusive range of the integer gains in dB.
+    declip_peak : float
+        Mixture peak after de-clipping, in (0, 1].
+    distinct_captions : bool
+        Never use a background whose caption equals the target's or that shares a label.
+    strict_distinct : bool
+        With ``distinct_captions``: raise when too few backgrounds qualify instead of using fewer.
+    paired : bool
+        Make one mixture per pair of items and use it for both items' queries (needs
+        ``sources_per_mixture == 2``).
+    group_size : int or None
+        Consecutive clips of the batch mixed with one another (the trainer's grouping; None: the
+        whole per-process batch).
     """
 
     sources_per_mixture: int = 2
@@ -81,42 +124,36 @@ class MixingConfig:
     higher_db: int = 10
     declip_peak: float = 0.9
     distinct_captions: bool = False
-    group_size: int | None = None
+    strict_distinct: bool = False
     paired: bool = False
+    group_size: int | None = None
 
-    def validate(self, prefix: str = "mixing") -> None:
-        _require(self.sources_per_mixture >= 2, f"{prefix}.sources_per_mixture", "must be >= 2 (target + backgrounds)",
-                 self.sources_per_mixture)
-        _require(self.lower_db <= self.higher_db, f"{prefix}.lower_db", "must be <= mixing.higher_db",
-                 self.lower_db)
-        _require(0 < self.declip_peak <= 1, f"{prefix}.declip_peak", "must be in (0, 1]", self.declip_peak)
-        _require(not self.paired or self.sources_per_mixture == 2, f"{prefix}.paired",
-                 "makes two-source mixtures; set mixing.sources_per_mixture to 2", self.paired)
+    def _check(self) -> None:
+        self._require(self.sources_per_mixture >= 2, "sources_per_mixture", "must be >= 2 (target + backgrounds)")
+        self._require(self.lower_db <= self.higher_db, "lower_db",
+                      f"must be <= {self._key('higher_db')} ({self.higher_db})")
+        self._require(0 < self.declip_peak <= 1, "declip_peak", "must be in (0, 1]")
+        self._require(not self.paired or self.sources_per_mixture == 2, "paired",
+                      f"makes two-source mixtures; set {self._key('sources_per_mixture')} to 2 "
+                      f"(it is {self.sources_per_mixture}) or paired to false", got=False)
         if self.group_size is not None:
-            _require(self.group_size >= self.sources_per_mixture, f"{prefix}.group_size",
-                     "must be >= mixing.sources_per_mixture", self.group_size)
-
-    def mix_config(self):
-        from .mixing import MixConfig
-
-        return MixConfig(self.sources_per_mixture, self.lower_db, self.higher_db,
-                         self.declip_peak, self.distinct_captions, paired=self.paired)
+            self._require(self.group_size >= self.sources_per_mixture, "group_size",
+                          f"must be >= {self._key('sources_per_mixture')} ({self.sources_per_mixture})")
 
 
 @dataclass(frozen=True)
-class QueryConfig:
+class QueryConfig(_Section):
     """How the batch's queries are made: ``audio_fraction`` of the items use the target clip
     itself as an audio query (needs an encoder with audio support, e.g. CLAP)."""
 
     audio_fraction: float = 0.0
 
-    def validate(self, prefix: str = "queries") -> None:
-        _require(0.0 <= self.audio_fraction <= 1.0, f"{prefix}.audio_fraction", "must be in [0, 1]",
-                 self.audio_fraction)
+    def _check(self) -> None:
+        self._require(0.0 <= self.audio_fraction <= 1.0, "audio_fraction", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(_Section):
     """AdamW with the reference settings."""
 
     name: str = "adamw"
@@ -126,32 +163,31 @@ class OptimConfig:
     weight_decay: float = 0.0
     amsgrad: bool = True
 
-    def validate(self, prefix: str = "optim") -> None:
-        _require(self.name in OPTIMIZERS, f"{prefix}.name", f"must be one of {OPTIMIZERS}", self.name)
-        _require(self.lr > 0, f"{prefix}.lr", "must be > 0", self.lr)
-        _require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"{prefix}.betas",
-                 "must be two numbers in [0, 1)", self.betas)
-        _require(self.eps > 0, f"{prefix}.eps", "must be > 0", self.eps)
-        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0", self.weight_decay)
+    def _check(self) -> None:
+        self._require(self.name in OPTIMIZERS, "name", f"must be one of {OPTIMIZERS}")
+        self._require(self.lr > 0, "lr", "must be > 0")
+        self._require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas",
+                      "must be two numbers in [0, 1)")
+        self._require(self.eps > 0, "eps", "must be > 0")
+        self._require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
 
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(_Section):
     """Learning-rate schedule: linear warm-up, then constant (reference) or linear decay."""
 
     kind: str = "warmup_constant"
     warmup_steps: int = 10000
     final_lr_fraction: float = 0.0
 
-    def validate(self, prefix: str = "schedule") -> None:
-        _require(self.kind in SCHEDULES, f"{prefix}.kind", f"must be one of {SCHEDULES}", self.kind)
-        _require(self.warmup_steps >= 0, f"{prefix}.warmup_steps", "must be >= 0", self.warmup_steps)
-        _require(0 <= self.final_lr_fraction <= 1, f"{prefix}.final_lr_fraction", "must be in [0, 1]",
-                 self.final_lr_fraction)
+    def _check(self) -> None:
+        self._require(self.kind in SCHEDULES, "kind", f"must be one of {SCHEDULES}")
+        self._require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        self._require(0 <= self.final_lr_fraction <= 1, "final_lr_fraction", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(_Section):
     """The loop: length, cadence of validation/checkpoints/logs, precision, seeds, output."""
 
     steps: int = 1000
@@ -172,56 +208,48 @@ class TrainingConfig:
     compile: bool = False
     channels_last: bool = False
 
-    def validate(self, prefix: str = "training") -> None:
-        from .losses import LOSSES
-
-        _require(self.steps >= 1, f"{prefix}.steps", "must be >= 1", self.steps)
+    def _check(self) -> None:
+        self._require(self.steps >= 1, "steps", "must be >= 1")
         for name in ("val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            _require(getattr(self, name) >= 0, f"{prefix}.{name}", "must be >= 0 (0 turns it off)",
-                     getattr(self, name))
-        _require(self.precision in PRECISIONS, f"{prefix}.precision", f"must be one of {PRECISIONS}",
-                 self.precision)
+            self._require(getattr(self, name) >= 0, name, "must be >= 0 (0 turns it off)")
+        self._require(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
         if self.grad_clip is not None:
-            _require(self.grad_clip > 0, f"{prefix}.grad_clip", "must be > 0 (or null for no clipping)",
-                     self.grad_clip)
-        _require(self.loss in LOSSES, f"{prefix}.loss", f"must be one of {sorted(LOSSES)}", self.loss)
-        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-                 f"{prefix}.device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", self.device)
-        _require(not (self.sync_batchnorm and self.freeze_batchnorm), f"{prefix}.sync_batchnorm",
-                 "cannot be combined with training.freeze_batchnorm (frozen statistics need no sync)",
-                 self.sync_batchnorm)
+            self._require(self.grad_clip > 0, "grad_clip", "must be > 0 (or null for no clipping)")
+        self._require(self.loss in LOSSES, "loss", f"must be one of {sorted(LOSSES)}")
+        self._require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
+                      "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        self._require(not (self.sync_batchnorm and self.freeze_batchnorm), "sync_batchnorm",
+                      f"cannot be combined with {self._key('freeze_batchnorm')} (frozen statistics need no sync)")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run needs."""
+    """Everything a training run needs; checked on construction (each section, then how they fit)."""
 
     model: ResUNetConfig = field(default_factory=ResUNetConfig)
     query_encoder: Mapping[str, Any] = field(default_factory=lambda: {"kind": "clap"})
     queries: QueryConfig = field(default_factory=QueryConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    mixing: MixingConfig = field(default_factory=MixingConfig)
+    mixing: MixConfig = field(default_factory=MixConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
-    def validate(self) -> "TrainConfig":
+    def __post_init__(self) -> None:
         if "kind" not in self.query_encoder:
             raise ConfigError("query_encoder.kind is required, e.g. 'clap' or 'minilm'")
-        for name in ("queries", "data", "mixing", "optim", "schedule", "training"):
-            getattr(self, name).validate(name)
         if self.model.sample_rate != self.data.sample_rate:
             raise ConfigError(
                 f"data.sample_rate ({self.data.sample_rate}) must equal model.sample_rate "
                 f"({self.model.sample_rate}); set both to the rate of the network"
             )
         group = self.mixing.group_size or self.data.batch_size
-        _require(self.data.batch_size % group == 0, "mixing.group_size",
-                 f"must divide data.batch_size ({self.data.batch_size})", self.mixing.group_size)
-        _require(group >= self.mixing.sources_per_mixture, "data.batch_size",
-                 f"must be >= mixing.sources_per_mixture ({self.mixing.sources_per_mixture})",
-                 self.data.batch_size)
-        return self
+        if self.data.batch_size % group:
+            raise ConfigError(f"mixing.group_size must divide data.batch_size ({self.data.batch_size}), "
+                              f"got {self.mixing.group_size!r}")
+        if group < self.mixing.sources_per_mixture:
+            raise ConfigError(f"data.batch_size must be >= mixing.sources_per_mixture "
+                              f"({self.mixing.sources_per_mixture}), got {self.data.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -239,40 +267,60 @@ def _plain(x: Any) -> Any:
     return x
 
 
-_SECTIONS = {"queries": QueryConfig, "data": DataConfig, "mixing": MixingConfig,
+_SECTIONS = {"queries": QueryConfig, "data": DataConfig, "mixing": MixConfig,
              "optim": OptimConfig, "schedule": ScheduleConfig, "training": TrainingConfig}
 
 
-def _coerce(value: Any, annotation: str, key: str) -> Any:
-    """Check/convert a YAML value against a field's annotation (given as a string)."""
-    optional = "None" in annotation
+def _split_types(inner: str) -> list[str]:
+    """``"int, tuple[int, int]"`` -> ``["int", "tuple[int, int]"]`` (top-level commas only)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(inner[start:i].strip())
+            start = i + 1
+    return parts + [inner[start:].strip()]
+
+
+def _coerce(value: Any, annotation: str, key: str, exact_length: bool = False) -> Any:
+    """Check/convert a value against a field's annotation (given as a string, e.g.
+    ``"tuple[float, float] | None"``): lists become tuples, whole floats ints, ``"3e-4"`` a float.
+
+    The length of a fixed-length tuple is left to the section's check (its message says what the
+    items mean) unless ``exact_length`` (tuples inside lists, e.g. ``model.pool_sizes``).
+    """
+    optional = annotation.endswith(" | None")
+    base = annotation.removesuffix(" | None")
     if value is None:
         if optional:
             return None
         raise ConfigError(f"{key} must not be null")
-    base = annotation.replace(" | None", "")
-    if base.startswith("tuple"):
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+    if base.startswith("tuple[") and base.endswith("]"):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
             raise ConfigError(f"{key} must be a list, got {value!r}")
-        inner = "str" if "str" in base else "float"
-        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+        types = _split_types(base[len("tuple["):-1])
+        if types[-1] == "...":
+            return tuple(_coerce(v, types[0], f"{key}[{i}]", exact_length=True) for i, v in enumerate(value))
+        if exact_length and len(value) != len(types):
+            raise ConfigError(f"{key} must be a list of {len(types)} values, got {value!r}")
+        return tuple(_coerce(v, types[min(i, len(types) - 1)], f"{key}[{i}]") for i, v in enumerate(value))
     if base == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         return value
     if base == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
+        return int(value)
     if base == "float":
         if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
             try:
                 value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)
     if base == "str":
@@ -285,61 +333,65 @@ def _coerce(value: Any, annotation: str, key: str) -> Any:
 
 
 def _section(cls: type, raw: Any, prefix: str):
+    """``cls`` built from the mapping ``raw`` of YAML section ``prefix``; errors name ``prefix.key``."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix} must be a mapping of keys to values, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key {prefix}.{unknown[0]}; known keys of {prefix}: {', '.join(fields)}")
+    check_keys(raw, fields, prefix, error=ConfigError)
     values = {k: _coerce(v, str(fields[k].type), f"{prefix}.{k}") for k, v in raw.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        message = str(err).replace(f"{cls.__name__}.", f"{prefix}.")
+        raise ConfigError(message if f"{prefix}." in message else f"{prefix}: {message}") from None
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
     """Build and validate a :class:`TrainConfig` from nested plain dicts (e.g. parsed YAML)."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"a training config must be a mapping, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]}; known top-level keys: {', '.join(sorted(known))}")
+        raise ConfigError(f"a training config must be a mapping of sections (model, data, ...), "
+                          f"got {type(raw).__name__}")
+    check_keys(raw, [f.name for f in dataclasses.fields(TrainConfig)], error=ConfigError)
     kwargs: dict[str, Any] = {name: _section(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
-    model = raw.get("model") or {}
-    if not isinstance(model, Mapping):
-        raise ConfigError(f"model must be a mapping of ResUNetConfig fields, got {model!r}")
-    model_fields = {f.name for f in dataclasses.fields(ResUNetConfig)}
-    bad = sorted(set(model) - model_fields)
-    if bad:
-        raise ConfigError(f"unknown key model.{bad[0]}; known keys of model: {', '.join(sorted(model_fields))}")
-    model = dict(model)
-    model.setdefault("sample_rate", kwargs["data"].sample_rate)
-    try:
-        kwargs["model"] = ResUNetConfig.from_dict(model)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"model: {err}".replace("ResUNetConfig.", "model.")) from err
-    encoder = raw.get("query_encoder") or {"kind": "clap"}
+    model = raw.get("model")
+    if isinstance(model, Mapping) and "sample_rate" not in model:
+        model = {**model, "sample_rate": kwargs["data"].sample_rate}
+    kwargs["model"] = _section(ResUNetConfig, model if model is not None else
+                               {"sample_rate": kwargs["data"].sample_rate}, "model")
+    encoder = raw.get("query_encoder")
+    encoder = {"kind": "clap"} if encoder is None else encoder
     if not isinstance(encoder, Mapping):
         raise ConfigError(f"query_encoder must be a mapping with a 'kind', got {encoder!r}")
     kwargs["query_encoder"] = dict(encoder)
-    return TrainConfig(**kwargs).validate()
+    return TrainConfig(**kwargs)
+
+
+def _yaml(text: str, where: str) -> Any:
+    """``text`` parsed as YAML (safe loader); errors name ``where`` and the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{where}: invalid YAML{at} ({problem}); fix the syntax") from None
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """``"optim.lr=3e-4"`` -> (["optim", "lr"], 0.0003); the value is parsed as YAML."""
-    import yaml
-
     if "=" not in item:
         raise ConfigError(f"--set expects KEY=VALUE (e.g. optim.lr=3e-4), got {item!r}")
     key, value = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {item!r}: KEY must be dotted names such as optim.lr")
+    return keys, _yaml(value, f"--set {item!r}") if value.strip() else None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Set dotted keys in a nested dict (a copy is returned)."""
-    import copy
-
     out = copy.deepcopy(raw)
     for item in overrides:
         keys, value = parse_override(item)
@@ -359,41 +411,42 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
 
     Relative manifest paths resolve against the YAML file's folder.
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+        raise ConfigError(f"training config {path} is a folder; pass a YAML file" if path.is_dir()
+                          else f"training config not found: {path}; check the path")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    raw = _yaml(text, str(path))
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (model, data, optim, ...), "
+                          f"got a {type(raw).__name__}")
     _resolve_manifests(raw, path.parent)
     raw = apply_overrides(raw, overrides)
     _resolve_manifests(raw, Path.cwd())  # paths given with --set are relative to the caller
     return config_from_dict(raw)
 
 
-def _resolve_manifests(raw: Any, base: Path) -> None:
-    data = raw.get("data") if isinstance(raw, dict) else None
+def _resolve_manifests(raw: dict[str, Any], base: Path) -> None:
+    """Manifest paths of ``raw["data"]`` made absolute against ``base`` (anything but a path is
+    left for :func:`config_from_dict` to refuse)."""
+    data = raw.get("data")
     if isinstance(data, dict):
         for key in ("train_manifests", "val_manifests"):
             if isinstance(data.get(key), str):
                 data[key] = [data[key]]
             if isinstance(data.get(key), list):
-                data[key] = [str(_resolve(base, p)) for p in data[key]]
+                data[key] = [_resolve(base, p) if isinstance(p, str) else p for p in data[key]]
 
 
-def _resolve(base: Path, p: Any) -> Any:
-    if not isinstance(p, str):
-        return p
-    p2 = Path(os.path.expandvars(os.path.expanduser(p)))
-    return p2 if p2.is_absolute() else (base / p2)
+def _resolve(base: Path, p: str) -> str:
+    path = Path(os.path.expandvars(os.path.expanduser(p)))
+    return str(path if path.is_absolute() else base / path)
 
 
-def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
-    """Write the config as YAML (atomically)."""
-    import yaml
-
-    from ..files import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return Path(path)
+def config_yaml(config: TrainConfig) -> str:
+    """The config as YAML text (what ``--print-config`` prints and checkpoints keep)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

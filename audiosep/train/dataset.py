@@ -35,7 +35,7 @@ Bad files
     the file and the reason is issued once per path per process, the path is listed in
     :attr:`Clip.bad_files`, and a replacement record is drawn from the item's generator (so the
     replacement is deterministic too). After ``max_bad_records`` bad records in a row a
-    :class:`RuntimeError` is raised.
+    :class:`BadDataError` is raised.
 
 With ``persistent_workers=True`` DataLoader workers keep their own copy of the dataset, so a later
 :meth:`ClipDataset.set_epoch` in the main process does not reach them; use non-persistent workers
@@ -54,7 +54,8 @@ import torch
 from torch import Tensor
 
 from ..audio.resample import resample
-from .config import SHORT_CLIP_PLACEMENTS
+from ..errors import AudiosepError
+from .config import DataConfig
 from .manifest import ClipRecord
 
 _WARNED: set[str] = set()  # paths already warned about in this process
@@ -62,6 +63,10 @@ _WARNED: set[str] = set()  # paths already warned about in this process
 
 class BadAudioFile(Exception):
     """A training file that must be skipped; ``str(err)`` is the reason."""
+
+
+class BadDataError(AudiosepError, RuntimeError):
+    """Too many bad audio files in a row: the manifests or the audio need fixing."""
 
 
 @dataclass(frozen=True)
@@ -151,61 +156,30 @@ class ClipDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     records : sequence of ClipRecord
-    sample_rate : int
-        Output sample rate (files are resampled with soxr).
-    segment_seconds : float
-        Segment length; ``T = round(segment_seconds * sample_rate)``.
+    config : DataConfig
+        What is read and how (checked by the config itself): ``sample_rate`` (files are resampled
+        with soxr), ``segment_seconds`` (``T = round(segment_seconds * sample_rate)``),
+        ``random_crop`` (True for training: a random segment; False for validation: the segment
+        at the file start), ``silence_db`` and ``max_retries`` (the silence guard),
+        ``speed_range`` (training only) and ``short_clips`` (see the module docstring). The
+        batch and manifest fields are not used here.
     seed : int
-    random_crop : bool
-        True for training (random segment), False for validation (segment at the file start).
-    silence_db : float
-        Segments quieter than this RMS (dBFS) are rejected (see the module docstring).
-    max_retries : int
-        Extra random offsets tried when a segment is silent.
     max_bad_records : int
-        Bad records in a row after which ``__getitem__`` raises.
-    speed_range : (float, float), optional
-        Speed-perturbation factors (training only; see the module docstring).
-    short_clips : {"random", "start"}
-        Where a clip shorter than the segment is placed (see the module docstring).
+        Bad records in a row after which ``__getitem__`` raises :class:`BadDataError`.
     """
 
-    def __init__(
-        self,
-        records: Sequence[ClipRecord],
-        *,
-        sample_rate: int = 32000,
-        segment_seconds: float = 5.0,
-        seed: int = 0,
-        random_crop: bool = True,
-        silence_db: float = -60.0,
-        max_retries: int = 10,
-        max_bad_records: int = 20,
-        speed_range: tuple[float, float] | None = None,
-        short_clips: str = "random",
-    ) -> None:
+    def __init__(self, records: Sequence[ClipRecord], config: DataConfig, *, seed: int = 0,
+                 max_bad_records: int = 20) -> None:
         if len(records) == 0:
             raise ValueError("ClipDataset needs at least one record; check the manifests")
-        if sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-        self.segment = int(round(segment_seconds * sample_rate))
-        if self.segment <= 0:
-            raise ValueError(f"segment_seconds must give at least one sample, got {segment_seconds}")
-        if max_retries < 0 or max_bad_records < 1:
-            raise ValueError("max_retries must be >= 0 and max_bad_records >= 1")
+        if max_bad_records < 1:
+            raise ValueError(f"max_bad_records must be >= 1, got {max_bad_records!r}")
         self.records = list(records)
-        self.sample_rate = int(sample_rate)
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.segment = config.segment_samples
         self.seed = int(seed)
-        self.random_crop = random_crop
-        self.silence_db = float(silence_db)
-        self.max_retries = int(max_retries)
         self.max_bad_records = int(max_bad_records)
-        if speed_range is not None and not (len(speed_range) == 2 and 0 < speed_range[0] <= speed_range[1]):
-            raise ValueError(f"speed_range must be (low, high) with 0 < low <= high, got {speed_range!r}")
-        self.speed_range = None if speed_range is None else (float(speed_range[0]), float(speed_range[1]))
-        if short_clips not in SHORT_CLIP_PLACEMENTS:
-            raise ValueError(f"short_clips must be one of {', '.join(SHORT_CLIP_PLACEMENTS)}, got {short_clips!r}")
-        self.short_clips = short_clips
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -234,7 +208,7 @@ class ClipDataset(torch.utils.data.Dataset):
                     _WARNED.add(path)
                     warnings.warn(f"skipping training file {path}: {err}", RuntimeWarning, stacklevel=2)
                 if len(bad) >= self.max_bad_records:
-                    raise RuntimeError(
+                    raise BadDataError(
                         f"{len(bad)} bad audio files in a row while loading item {i} (last: {path}: {err}); "
                         "check the manifests and the audio files (see the warnings above)"
                     ) from None
@@ -263,9 +237,9 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _rate(self, gen: torch.Generator) -> int:
         """The resampling rate for this item: the dataset's rate divided by its speed factor."""
-        if self.speed_range is None or not self.random_crop:
+        if self.config.speed_range is None or not self.config.random_crop:
             return self.sample_rate
-        low, high = self.speed_range
+        low, high = self.config.speed_range
         factor = low + (high - low) * float(torch.rand((), generator=gen, dtype=torch.float64))
         return max(10, int(round(self.sample_rate / factor / 10.0)) * 10)
 
@@ -274,7 +248,7 @@ class ClipDataset(torch.utils.data.Dataset):
         spare = self.segment - audio.shape[-1]
         if spare <= 0:
             return audio[:, : self.segment].contiguous()
-        before = int(torch.randint(spare + 1, (1,), generator=gen)) if self.short_clips == "random" else 0
+        before = int(torch.randint(spare + 1, (1,), generator=gen)) if self.config.short_clips == "random" else 0
         return torch.nn.functional.pad(audio, (before, spare - before))
 
     def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
@@ -294,14 +268,14 @@ class ClipDataset(torch.utils.data.Dataset):
         need = math.ceil(self.segment * sr / rate)  # source frames for one segment
         if total <= need:  # short clip: the whole file, padded
             audio = self._fit(self._read(path, 0, total, sr, rate), gen)
-            if rms_db(audio) < self.silence_db:
-                raise BadAudioFile(f"all silent (below {self.silence_db:g} dBFS)")
+            if rms_db(audio) < self.config.silence_db:
+                raise BadAudioFile(f"all silent (below {self.config.silence_db:g} dBFS)")
             return audio
-        tries = 1 + (self.max_retries if self.random_crop else 0)
+        tries = 1 + (self.config.max_retries if self.config.random_crop else 0)
         for _ in range(tries):
-            start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.random_crop else 0
+            start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.config.random_crop else 0
             audio = self._fit(self._read(path, start, need, sr, rate), gen)
-            if rms_db(audio) >= self.silence_db:
+            if rms_db(audio) >= self.config.silence_db:
                 return audio
         return self._loudest(path, total, sr, gen)
 
@@ -312,6 +286,6 @@ class ClipDataset(torch.utils.data.Dataset):
         windows = power[self.segment :] - power[: -self.segment]
         start = int(torch.argmax(windows)) if windows.numel() else 0
         best = self._fit(audio[:, start:], gen)
-        if rms_db(best) < self.silence_db:
-            raise BadAudioFile(f"all silent (no segment above {self.silence_db:g} dBFS)")
+        if rms_db(best) < self.config.silence_db:
+            raise BadAudioFile(f"all silent (no segment above {self.config.silence_db:g} dBFS)")
         return best

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+
 from ..errors import AudiosepError
 
 PATH_KEYS = ("path", "wav", "audio")
@@ -35,6 +38,7 @@ CAPTION_KEYS = ("caption", "text")
 LABEL_KEYS = ("labels", "label")
 LABEL_SEPARATOR = ";"
 SUFFIXES = (".json", ".jsonl", ".csv")
+MAX_CHECKED = 10_000  # audio files whose existence check_audio_files looks at (evenly spread)
 
 
 class ManifestError(AudiosepError, ValueError):
@@ -112,7 +116,7 @@ def _to_record(entry: Any, base: Path, where: str) -> ClipRecord:
 
 def _json_entries(path: Path) -> Iterator[tuple[Any, str]]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise ManifestError(f"{path}: invalid JSON at line {err.lineno} ({err.msg}); fix the syntax") from None
     items = doc.get("data") if isinstance(doc, dict) else doc
@@ -123,7 +127,7 @@ def _json_entries(path: Path) -> Iterator[tuple[Any, str]]:
 
 
 def _jsonl_entries(path: Path) -> Iterator[tuple[Any, str]]:
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -137,7 +141,7 @@ def _jsonl_entries(path: Path) -> Iterator[tuple[Any, str]]:
 
 
 def _csv_entries(path: Path) -> Iterator[tuple[Any, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None:
             raise ManifestError(f"{path}: empty CSV; the first row must be a header; {_accepted()}")
@@ -179,9 +183,16 @@ def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
+    if path.is_dir():
+        raise ManifestError(f"manifest {path} is a folder; list the manifest file itself")
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}; check the path")
-    records = [_to_record(entry, path.parent, where) for entry, where in reader(path)]
+    try:
+        records = [_to_record(entry, path.parent, where) for entry, where in reader(path)]
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    except csv.Error as err:
+        raise ManifestError(f"{path}: invalid CSV ({err}); fix the syntax") from None
     if not records:
         raise ManifestError(f"{path}: the manifest holds no records; add at least one clip")
     return records
@@ -206,3 +217,48 @@ def read_manifests(paths: Sequence[str | os.PathLike]) -> list[ClipRecord]:
     for p in paths:
         records.extend(read_manifest(p))
     return records
+
+
+def check_audio_files(records: Sequence[ClipRecord], manifests: Sequence[str | os.PathLike],
+                      key: str = "data.train_manifests") -> int:
+    """Check that the records' audio files exist, before any is decoded.
+
+    All files are looked at, or :data:`MAX_CHECKED` evenly spread ones of a longer list.
+
+    Parameters
+    ----------
+    records : sequence of ClipRecord
+    manifests : sequence of path
+        The manifests the records come from (named in the messages).
+    key : str
+        The config key that lists ``manifests`` (named in the messages).
+
+    Returns
+    -------
+    int
+        How many of the files looked at are missing (a warning names the count and the first).
+
+    Raises
+    ------
+    ManifestError
+        When none of the files looked at exists.
+    """
+    if isinstance(manifests, (str, os.PathLike)):
+        manifests = [manifests]
+    checked = list(records)[:: max(1, math.ceil(len(records) / MAX_CHECKED))]
+    missing = [r.path for r in checked if not r.path.is_file()]
+    if not missing:
+        return 0
+    listed = f"listed in {key} ({', '.join(str(m) for m in manifests)})"
+    counted = f"{len(checked)} audio files" + (f" checked (of {len(records)})" if len(checked) < len(records) else "")
+    if len(records) == 1:
+        raise ManifestError(f"the audio file {listed} does not exist: {missing[0]}; a relative path in a manifest "
+                            "is read from the manifest's folder: fix the path, or put the audio file there")
+    if len(missing) == len(checked):
+        raise ManifestError(
+            f"none of the {counted} {listed} exists (the first: {missing[0]}); a relative path in a manifest "
+            "is read from the manifest's folder: fix the paths, or put the audio files there"
+        )
+    warnings.warn(f"{len(missing)} of the {counted} {listed} are missing (the first: {missing[0]}); "
+                  "training skips them", RuntimeWarning, stacklevel=2)
+    return len(missing)

@@ -29,60 +29,9 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .config import MixConfig
+
 ENERGY_EPS = 1e-10  # energies are floored at this before dividing (silent clips stay silent)
-
-
-@dataclass(frozen=True)
-class MixConfig:
-    """How mixtures are made.
-
-    Attributes
-    ----------
-    sources_per_mixture : int
-        Target plus ``sources_per_mixture - 1`` background clips (>= 2).
-    lower_db, higher_db : int
-        Inclusive range of the integer gains in dB.
-    declip_peak : float
-        Mixture peak after de-clipping, in (0, 1].
-    distinct_captions : bool
-        Never use a background whose caption equals the target's or that shares a label.
-    strict_distinct : bool
-        With ``distinct_captions``: raise when too few backgrounds qualify instead of using fewer.
-    paired : bool
-        Make one mixture per pair of items and use it for both items' queries (needs
-        ``sources_per_mixture == 2``).
-    """
-
-    sources_per_mixture: int = 2
-    lower_db: int = -10
-    higher_db: int = 10
-    declip_peak: float = 0.9
-    distinct_captions: bool = False
-    strict_distinct: bool = False
-    paired: bool = False
-
-    def __post_init__(self) -> None:
-        if self.paired and self.sources_per_mixture != 2:
-            raise ValueError(
-                f"MixConfig.paired makes two-source mixtures, got sources_per_mixture={self.sources_per_mixture!r}; "
-                "set sources_per_mixture to 2 or paired to False"
-            )
-        if not isinstance(self.sources_per_mixture, int) or self.sources_per_mixture < 2:
-            raise ValueError(
-                f"MixConfig.sources_per_mixture must be an integer >= 2 (target + backgrounds), "
-                f"got {self.sources_per_mixture!r}"
-            )
-        for name in ("lower_db", "higher_db"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"MixConfig.{name} must be an integer number of dB (gains are integer), got {value!r}")
-        if self.lower_db > self.higher_db:
-            raise ValueError(
-                f"MixConfig.lower_db ({self.lower_db}) must not exceed "
-                f"MixConfig.higher_db ({self.higher_db}); swap them"
-            )
-        if not 0.0 < float(self.declip_peak) <= 1.0:
-            raise ValueError(f"MixConfig.declip_peak must be in (0, 1], got {self.declip_peak!r}")
 
 
 @dataclass(frozen=True)

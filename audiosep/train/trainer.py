@@ -158,7 +158,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, query_encoder: QueryEncoder | None = None,
                  dist_info: DistInfo | None = None, resume: str | Path | None = None) -> None:
         from .dataset import ClipDataset
-        from .manifest import read_manifests
+        from .manifest import check_audio_files, read_manifests
 
         net, encoder_cfg = starting_point(config)
         if config.training.init_from is not None:
@@ -211,15 +211,15 @@ class Trainer:
         records = read_manifests(data.train_manifests) if data.train_manifests else []
         if not records:
             raise ValueError("data.train_manifests lists no clips; point it to a .json/.csv/.jsonl manifest")
-        self.dataset = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
-                                   seed=tr.seed, random_crop=data.random_crop, silence_db=data.silence_db,
-                                   max_retries=data.max_retries, speed_range=data.speed_range,
-                                   short_clips=data.short_clips)
+        check_audio_files(records, data.train_manifests, "data.train_manifests")
+        self.dataset = ClipDataset(records, data, seed=tr.seed)
         self.steps_per_epoch = ShardedBatchSampler.steps_per_epoch(len(records), data.batch_size, info.world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(records)} training clips are fewer than one global batch "
                              f"({data.batch_size} x {info.world_size}); lower data.batch_size")
         self.val_records = read_manifests(data.val_manifests) if data.val_manifests else []
+        if self.val_records:
+            check_audio_files(self.val_records, data.val_manifests, "data.val_manifests")
         self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device)
@@ -266,12 +266,10 @@ class Trainer:
         path = None
         self._merge_bad_files()  # collective: every rank calls it
         if self.info.is_main:
-            from .config import _plain
-            import yaml
+            from .config import config_yaml
 
             path = ckpt.save_checkpoint(ckpt.checkpoint_dir(self.out_dir, self.step), self.net,
-                                        self.training_state(),
-                                        yaml.safe_dump(_plain(self.config.to_dict()), sort_keys=False))
+                                        self.training_state(), config_yaml(self.config))
             ckpt.prune_checkpoints(path.parent, self.config.training.keep_checkpoints)
         barrier(self.info)
         return path
@@ -290,7 +288,7 @@ class Trainer:
         size = audio.shape[0]
         group = self.config.mixing.group_size or size
         per_rank = size // group
-        mix_cfg = self.config.mixing.mix_config()
+        mix_cfg = self.config.mixing
         seed = self.config.training.seed
         mixtures, targets, conds = [], [], []
         for j in range(per_rank):
@@ -346,15 +344,13 @@ class Trainer:
         records = self.val_records[: data.val_items]
         if len(records) < mixing.sources_per_mixture:
             return []
-        ds = ClipDataset(records, sample_rate=data.sample_rate, segment_seconds=data.segment_seconds,
-                         seed=self.config.training.seed, random_crop=False, silence_db=data.silence_db,
-                         max_retries=data.max_retries, short_clips=data.short_clips)
+        ds = ClipDataset(records, dataclasses.replace(data, random_crop=False), seed=self.config.training.seed)
         bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
         if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
             bounds.pop(-2)
         # validation mixes the ordinary (cyclic) way whatever the training mixer, so that runs
         # trained with and without mixing.paired are scored on the same mixtures
-        mix_cfg = dataclasses.replace(mixing.mix_config(), paired=False)
+        mix_cfg = dataclasses.replace(mixing, paired=False)
         out = []
         for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             batch = collate_clips([ds[i] for i in range(lo, hi)])

@@ -1,14 +1,16 @@
 """``audiosep-bench`` list / run / report, with a saved tiny model and item lists served locally."""
 from __future__ import annotations
 
+import csv
 import functools
 import http.server
 import json
 import threading
 
 import pytest
-from bench_helpers import make_premixed, tiny_model, write_csv
+from bench_helpers import interrupt_scoring_after, make_premixed, tiny_model, write_csv
 
+import audiosep.metrics
 from audiosep.bench import cli
 from audiosep.bench.metadata import URL_ENV
 from audiosep.model import AudioSep
@@ -109,3 +111,68 @@ def test_data_is_checked_before_the_model_is_loaded(tmp_path, monkeypatch, capsy
     write_csv(tmp_path / "esc50_eval.csv", ["idx", "caption"], [[0, "dog"]])
     assert cli.main(["run", "esc50", "clotho", "--data-root", str(tmp_path)]) == 2
     assert "clotho does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out", "{tmp}/afile"], "results folder {tmp}/afile is a file; pass a folder with --out"),
+    (["--out", "{tmp}/afile/sub"], "results folder {tmp}/afile is a file (in the way of {tmp}/afile/sub)"),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1, got 0"),
+    (["--batch-size", "-2"], "--batch-size must be a whole number >= 1, got -2"),
+    (["--limit", "-1"], "--limit must be a whole number >= 1, got -1"),
+    (["--limit", "0"], "--limit must be a whole number >= 1, got 0"),
+    (["--metadata", "{tmp}/short.csv"], "item list {tmp}/short.csv, line 3: 1 columns where the header has 2"),
+    (["--metadata", "{tmp}/header.csv"], "item list {tmp}/header.csv has a header but no items"),
+    (["--metadata", "{tmp}"], "--metadata {tmp} is a folder; pass the item list CSV itself"),
+])
+def test_bad_arguments_are_one_line_before_the_model_loads(tmp_path, monkeypatch, capsys, argv, message):
+    def must_not_load(*a, **k):
+        raise AssertionError("model loaded before the arguments were checked")
+
+    monkeypatch.setattr(AudioSep, "from_pretrained", staticmethod(must_not_load))
+    write_csv(tmp_path / "m.csv", ["idx", "caption"], [[0, "rain"]])
+    write_csv(tmp_path / "short.csv", ["idx", "caption"], [[0, "rain"], [1]])
+    write_csv(tmp_path / "header.csv", ["idx", "caption"], [])
+    (tmp_path / "afile").write_text("not a folder")
+    make_premixed(tmp_path, "clotho", [], [1])
+    argv = ["run", "clotho", "--data-root", str(tmp_path), "--metadata", str(tmp_path / "m.csv"),
+            "--out", str(tmp_path / "out"), *[a.format(tmp=tmp_path) for a in argv]]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audiosep-bench: error: {message.format(tmp=tmp_path)}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_item_list_with_a_byte_order_mark_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(AudioSep, "from_pretrained", staticmethod(lambda *a, **k: tiny_model()))
+    make_premixed(tmp_path, "clotho", [], [1, 2])
+    (tmp_path / "m.csv").write_bytes("\ufeffidx,caption\r\n0,rain\r\n1,wind\r\n".encode())
+    assert cli.main(["run", "clotho", "--data-root", str(tmp_path), "--metadata", str(tmp_path / "m.csv"),
+                     "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "| clotho | 2/2 | 0 |" in capsys.readouterr().out
+
+
+def test_ctrl_c_keeps_the_scored_items_and_a_rerun_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(AudioSep, "from_pretrained", staticmethod(lambda *a, **k: tiny_model()))
+    make_premixed(tmp_path, "clotho", [], [1, 2, 3, 4, 5])
+    write_csv(tmp_path / "m.csv", ["idx", "caption"], [[i, f"sound {i}"] for i in range(5)])
+    argv = ["run", "clotho", "--data-root", str(tmp_path), "--metadata", str(tmp_path / "m.csv"),
+            "--batch-size", "2", "--no-progress"]
+    assert cli.main([*argv, "--out", str(tmp_path / "full")]) == 0
+    capsys.readouterr()
+
+    real_score = interrupt_scoring_after(monkeypatch, 3)  # Ctrl-C while scoring the 4th item
+    assert cli.main([*argv, "--out", str(tmp_path / "part")]) == 130
+    assert capsys.readouterr().err == ("audiosep-bench: interrupted; the items scored so far are kept, "
+                                       "rerun to resume\n")
+    with open(tmp_path / "part" / "clotho" / "items.csv", newline="") as f:
+        assert [r["key"] for r in csv.DictReader(f)] == ["0", "1", "2"]  # on disk, not only in memory
+
+    monkeypatch.setattr(audiosep.metrics, "score", real_score)
+    separated = []
+    real_forward = AudioSep.forward
+    monkeypatch.setattr(AudioSep, "forward", lambda self, mix, cond: separated.append(len(mix)) or real_forward(self, mix, cond))
+    assert cli.main([*argv, "--out", str(tmp_path / "part")]) == 0
+    assert sum(separated) == 2  # only items 3 and 4 were separated again
+    full, part = (json.loads((tmp_path / d / "clotho" / "summary.json").read_text()) for d in ("full", "part"))
+    assert part["items"] == full["items"] == {"total": 5, "scored": 5, "failed": 0, "missing": 0, "groups": None}
+    assert part["scores"] == pytest.approx(full["scores"], abs=1e-5)  # batches differ: float rounding only

@@ -121,3 +121,29 @@ def test_missing_column_is_named(tmp_path):
     bad.write_text("idx,text\n0,a dog\n")
     with pytest.raises(MetadataError, match="has no column 'caption'"):
         read_items(get_spec("clotho"), tmp_path, bad)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("idx,caption\n0,dog\n1\n", r"clotho_eval\.csv, line 3: 1 columns where the header has 2 \(idx, caption\)"),
+    ("idx,caption\n0,dog,cat\n", r"line 2: 3 columns where the header has 2.*quote values that hold commas"),
+    ("idx,caption\n\n", "has a header but no items; add one row per item"),
+    ("", "is empty"),
+])
+def test_malformed_item_lists_are_named_with_the_line(tmp_path, text, message):
+    bad = tmp_path / "clotho_eval.csv"
+    bad.write_text(text)
+    with pytest.raises(MetadataError, match=message):
+        read_items(get_spec("clotho"), tmp_path, bad)
+
+
+def test_byte_order_mark_and_trailing_commas_are_accepted(tmp_path):
+    meta = tmp_path / "clotho_eval.csv"
+    meta.write_bytes(b"\xef\xbb\xbfidx,caption,\r\n0,a dog,\r\n1,a cat\r\n")
+    items = read_items(get_spec("clotho"), tmp_path, meta)
+    assert [(it.key, it.query) for it in items] == [("0", "a dog"), ("1", "a cat")]
+
+
+def test_a_folder_as_metadata_is_named(tmp_path):
+    (tmp_path / "lists").mkdir()
+    with pytest.raises(MetadataError, match="--metadata .*lists is a folder; pass the item list CSV itself"):
+        find_metadata("x.csv", tmp_path, explicit=tmp_path / "lists")

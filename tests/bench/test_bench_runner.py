@@ -220,3 +220,43 @@ def test_weights_digest_tells_apart_networks_that_differ_only_in_config():
     assert weights_digest(a) == weights_digest(b)
     b.separation_net.config = dataclasses.replace(b.separation_net.config, input_level_db=-26.0)
     assert weights_digest(a) != weights_digest(b)  # same tensors, different outputs: no resume across them
+
+
+@pytest.mark.parametrize("rate", [True, 16000.5, 0])
+def test_a_model_sample_rate_that_is_not_a_whole_number_of_hz_is_refused(tmp_path, rate):
+    make_audioset(tmp_path, [(0, "Speech", [1])])
+    model = IdentityModel()
+    model.sample_rate = rate
+    with pytest.raises(BenchmarkError, match=f"sample rate of IdentityModel must be a whole number >= 1, got {rate!r}"):
+        run("audioset", tmp_path, tmp_path / "out", model=model)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"batch_size": 0}, "--batch-size must be a whole number >= 1, got 0"),
+    ({"batch_size": True}, "--batch-size must be a whole number >= 1, got True"),
+    ({"limit": -1}, "--limit must be a whole number >= 1, got -1"),
+    ({"limit": 1.5}, "--limit must be a whole number >= 1, got 1.5"),
+])
+def test_counts_are_checked(tmp_path, kw, message):
+    make_audioset(tmp_path, [(0, "Speech", [1])])
+    with pytest.raises(BenchmarkError, match=message):
+        run("audioset", tmp_path, tmp_path / "out", **kw)
+
+
+def test_unreadable_run_file_is_named(tmp_path):
+    make_audioset(tmp_path, [(0, "Speech", [1])])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "run.json").write_text("{not json")
+    with pytest.raises(BenchmarkError, match=r"cannot read .*run\.json .*pass a new --out folder"):
+        run("audioset", tmp_path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("text", ["{broken", "[1, 2]", '{"scores": {}}'])
+def test_report_names_a_broken_summary(tmp_path, text):
+    from audiosep.bench import report
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "summary.json").write_text(text)
+    with pytest.raises(BenchmarkError, match=r"x/summary\.json is not a summary of audiosep-bench run"):
+        report(tmp_path)

@@ -9,7 +9,7 @@ import yaml
 
 from audiosep.nn.config import ResUNetConfig
 from audiosep.train.cli import CONFIG_DIR, main
-from audiosep.train.config import ConfigError, TrainConfig, config_from_dict, load_config
+from audiosep.train.config import ConfigError, DataConfig, MixConfig, TrainConfig, config_from_dict, load_config
 
 GOOD = {"query_encoder": {"kind": "hashed", "dim": 512}, "data": {"train_manifests": ["x.json"]}}
 
@@ -34,20 +34,88 @@ def with_(section, **values):
     (with_("data", batch_size=0), "data.batch_size must be >= 1, got 0"),
     ({**with_("data", sample_rate=16000), "model": {"sample_rate": 32000}},
      "data.sample_rate (16000) must equal model.sample_rate"),
-    (with_("mixing", lower_db=5, higher_db=-5), "mixing.lower_db must be <= mixing.higher_db"),
+    (with_("mixing", lower_db=5, higher_db=-5), "mixing.lower_db must be <= mixing.higher_db (-5), got 5"),
     (with_("mixing", group_size=5), "mixing.group_size must divide data.batch_size (12)"),
-    (with_("mixing", sources_per_mixture=3, paired=True), "mixing.paired makes two-source mixtures"),
+    (with_("mixing", sources_per_mixture=3, paired=True),
+     "mixing.paired makes two-source mixtures; set mixing.sources_per_mixture to 2 (it is 3) or paired to false"),
     (with_("data", speed_range=[1.2, 0.9]), "data.speed_range must be [low, high]"),
     (with_("data", speed_range=[0.2, 1.0]), "data.speed_range must be [low, high]"),
     (with_("data", short_clips="end"), "data.short_clips must be 'random' (a random offset in the segment) or 'start', got 'end'"),
     (with_("queries", audio_fraction=2), "queries.audio_fraction must be in [0, 1], got 2"),
     (with_("model", film="scale"), "model.film must be one of"),
     ({**GOOD, "query_encoder": {"dim": 3}}, "query_encoder.kind is required"),
+    ({**GOOD, "query_encoder": []}, "query_encoder must be a mapping with a 'kind', got []"),
+    (with_("optim", lrr=1e-3), "unknown key optim.lrr (did you mean 'lr'?); known keys of optim: amsgrad, betas,"),
+    (with_("data", batch=2, sampel_rate=3), "unknown keys data.batch, data.sampel_rate; known keys of data:"),
+    ({**GOOD, "model": [1]}, "model must be a mapping of keys to values, got [1]"),
+    (with_("model", sample_rate=True), "model.sample_rate must be an integer, got True"),
+    (with_("model", n_fft=512.5), "model.n_fft must be an integer, got 512.5"),
+    (with_("model", pool_sizes=[[2], [2, 2]]), "model.pool_sizes[0] must be a list of 2 values, got [2]"),
+    (with_("model", encoder_channels=5), "model.encoder_channels must be a list, got 5"),
+    (with_("data", train_manifests=[["a.json"]]), "data.train_manifests[0] must be a string, got ['a.json']"),
+    (with_("data", batch_size=True), "data.batch_size must be an integer, got True"),
+    (with_("data", segment_seconds=1e-9), "data.segment_seconds must be > 0 and give at least one sample"),
+    (with_("mixing", declip_peak="loud"), "mixing.declip_peak must be a number, got 'loud'"),
+    (with_("mixing", higher_db=2.5), "mixing.higher_db must be an integer, got 2.5"),
+    (with_("mixing", group_size=1), "mixing.group_size must be >= mixing.sources_per_mixture (2), got 1"),
+    (with_("training", steps=0), "training.steps must be >= 1, got 0"),
 ])
 def test_errors_name_the_dotted_key(raw, message):
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw)
     assert message in str(err.value)
+    assert "\n" not in str(err.value) and "MixConfig" not in str(err.value) and "DataConfig" not in str(err.value)
+
+
+def test_one_mixing_config_checked_on_construction():
+    from audiosep.train import mixing
+
+    assert mixing.MixConfig is MixConfig and type(config_from_dict(GOOD).mixing) is MixConfig
+    cfg = config_from_dict(with_("mixing", strict_distinct=True, group_size=4, lower_db=-3.0))
+    assert (cfg.mixing.strict_distinct, cfg.mixing.group_size, cfg.mixing.lower_db) == (True, 4, -3)
+    assert type(cfg.mixing.lower_db) is int
+    with pytest.raises(ConfigError, match=r"^MixConfig.lower_db must be <= MixConfig.higher_db \(0\), got 5$"):
+        MixConfig(lower_db=5, higher_db=0)
+    with pytest.raises(ConfigError, match=r"^DataConfig.batch_size must be >= 1, got 0$"):
+        DataConfig(batch_size=0)
+    assert DataConfig(speed_range=[0.9, 1.1]).speed_range == (0.9, 1.1)  # lists become tuples
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: [1, 2\n", r"run\.yaml: invalid YAML at line 2, column 1 \(expected ',' or ']'.*\); fix the syntax"),
+    ("data: !!python/object:os.system {}\n", r"run\.yaml: invalid YAML at line 1, column 7 \(could not determine a constructor"),
+    ("- 1\n- 2\n", r"run\.yaml must hold a mapping of sections \(model, data, optim, \.\.\.\), got a list"),
+    (b"\xff\xfedata: 1", r"run\.yaml is not UTF-8 text \(invalid start byte at byte 0\); save it as UTF-8"),
+])
+def test_unreadable_yaml_is_one_error_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.batch_size=[", r"--set 'data.batch_size=\[': invalid YAML at line 1, column 2"),
+    (".x=1", r"--set '\.x=1': KEY must be dotted names such as optim.lr"),
+    ("data.sample_rate=true", "data.sample_rate must be an integer, got True"),
+])
+def test_bad_overrides_are_named(tmp_path, override, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, [override])
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("data: [1, 2\n")
+    (tmp_path / "folder.yaml").mkdir()
+    cases = [([str(tmp_path / "bad.yaml")], f"{tmp_path / 'bad.yaml'}: invalid YAML at line 2, column 1"),
+             ([str(tmp_path / "folder.yaml")], f"config '{tmp_path / 'folder.yaml'}' is a folder; give a YAML file"),
+             (["tiny_cpu", "--set", "data.batch_size=["], "--set 'data.batch_size=[': invalid YAML")]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"audiosep-train: error: {message}") and err.count("\n") == 1, err
 
 
 def test_defaults_are_the_reference_recipe():

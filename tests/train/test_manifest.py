@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
-from audiosep.train.manifest import ClipRecord, ManifestError, read_manifest, read_manifests
+from audiosep.train.manifest import ClipRecord, ManifestError, check_audio_files, read_manifest, read_manifests
 
 
 def _write(path: Path, text: str) -> Path:
@@ -93,3 +94,53 @@ def test_missing_manifest(tmp_path):
         read_manifest(tmp_path / "nope.json")
     with pytest.raises(ManifestError, match="no manifests"):
         read_manifests([])
+
+
+def test_byte_order_marks_are_accepted(tmp_path):
+    for name, text in [("m.json", '{"data": [{"wav": "a.wav", "caption": "x"}]}'),
+                       ("m.jsonl", '{"wav": "a.wav", "caption": "x"}\n'), ("m.csv", "wav,caption\na.wav,x\n")]:
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert read_manifest(tmp_path / name) == [ClipRecord(tmp_path / "a.wav", "x")]
+
+
+@pytest.mark.parametrize("name", ["m.json", "m.jsonl", "m.csv"])
+def test_text_that_is_not_utf8_is_named(tmp_path, name):
+    (tmp_path / name).write_bytes(b"\xff\xfe wav,caption\n")
+    with pytest.raises(ManifestError, match=rf"{name} is not UTF-8 text .*save it as UTF-8"):
+        read_manifest(tmp_path / name)
+
+
+def test_a_folder_is_not_a_manifest(tmp_path):
+    (tmp_path / "lists.json").mkdir()
+    with pytest.raises(ManifestError, match=r"manifest .*lists\.json is a folder; list the manifest file itself"):
+        read_manifest(tmp_path / "lists.json")
+
+
+def _records(tmp_path, n, existing=()):
+    for i in existing:
+        (tmp_path / f"c{i}.wav").write_bytes(b"")
+    return [ClipRecord(tmp_path / f"c{i}.wav", "x") for i in range(n)]
+
+
+def test_all_audio_files_missing_is_one_error_naming_where(tmp_path):
+    with pytest.raises(ManifestError, match=r"none of the 3 audio files listed in data.train_manifests \(.*m\.json\) "
+                                            r"exists \(the first: .*c0\.wav\); a relative path in a manifest is read "
+                                            r"from the manifest's folder"):
+        check_audio_files(_records(tmp_path, 3), [tmp_path / "m.json"])
+    with pytest.raises(ManifestError, match=r"the audio file listed in data.val_manifests \(v\.json\) does not exist: .*c0\.wav"):
+        check_audio_files(_records(tmp_path, 1), ["v.json"], "data.val_manifests")
+
+
+def test_some_audio_files_missing_is_a_warning_with_the_count(tmp_path):
+    with pytest.warns(RuntimeWarning, match=r"2 of the 4 audio files listed in data.train_manifests .* are missing "
+                                            r"\(the first: .*c1\.wav\); training skips them"):
+        assert check_audio_files(_records(tmp_path, 4, existing=(0, 3)), ["m.json"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_audio_files(_records(tmp_path, 4, existing=range(4)), ["m.json"]) == 0
+
+
+def test_long_lists_are_checked_by_an_even_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr("audiosep.train.manifest.MAX_CHECKED", 10)
+    with pytest.raises(ManifestError, match=r"none of the 10 audio files checked \(of 100\) listed in"):
+        check_audio_files(_records(tmp_path, 100), ["m.json"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from audiosep.checkpoint import load_separation_net, read_state
 from audiosep.query import QueryEncoder
@@ -201,8 +202,6 @@ def test_loss_registry_matches_the_metrics():
 
 
 def test_fine_tuning_a_saved_model_adopts_its_network_and_query_encoder(tones, tmp_path):
-    import yaml
-
     from audiosep.model import AudioSep
     from audiosep.nn import ResUNet
     from audiosep.query.hashed import HashedTextEncoder
@@ -267,3 +266,21 @@ def test_fine_tuning_run_that_sets_input_level_switches_it_on_for_the_starting_n
     again = tiny_config(train, None, tmp_path / "again", steps=1, init_from=str(tmp_path / "run" / "final"))
     with pytest.warns(UserWarning, match="using its model"):
         assert Trainer(again).net.config.input_level_db == -24.0
+
+
+@pytest.mark.parametrize("which", ["train", "val"])
+def test_cli_names_missing_audio_files_instead_of_the_batch_size(tones, tmp_path, capsys, which):
+    """Every audio file of a manifest missing (here: moved away) is one error saying so, not
+    "fewer than one global batch; lower data.batch_size"."""
+    from audiosep.train.cli import main
+
+    train, val = tones
+    moved = tmp_path / f"{which}.json"
+    moved.write_text(Path(train if which == "train" else val).read_text())  # relative wav paths, no wav here
+    raw = tiny_config(moved if which == "train" else train, moved if which == "val" else val, tmp_path / "run").to_dict()
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(raw))
+    assert main([str(tmp_path / "run.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audiosep-train: error: none of the ") and err.count("\n") == 1
+    assert f"audio files listed in data.{which}_manifests ({moved}) exists (the first: {tmp_path / 'wav'}" in err
+    assert "batch_size" not in err and not (tmp_path / "run").exists()
