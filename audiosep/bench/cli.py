@@ -19,7 +19,7 @@ from typing import Sequence
 
 from ..cli.runner import run_command
 from ..devices import default_batch_size, resolve_device
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from ..pretrained import DEFAULT_MODEL
 from .checks import check_out_dir, positive_int
 from .errors import BenchmarkError
