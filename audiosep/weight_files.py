@@ -192,7 +192,6 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self._persistent = persistent
         self._strict = strict
-        self.refused: list[str] = []
 
     def find_class(self, module: str, name: str) -> Any:
         qualname = f"{module}.{name}"
@@ -204,7 +203,6 @@ class _Unpickler(pickle.Unpickler):
             return vars(torch)[name]
         if self._strict:
             raise _RefusedObject(f"it names {qualname}, outside the allow-list of tensors, containers and numbers")
-        self.refused.append(qualname)
         return type(name, (Placeholder,), {"qualname": qualname})
 
     def persistent_load(self, pid: Any) -> Any:
