@@ -31,7 +31,7 @@ def _models(args: argparse.Namespace) -> int:
         shipped = shipped_files(bundle) or {}
         folder = bundle_dir(bundle.name)
         for f in bundle.files:
-            url = f.url or "none: ships with audiosep (checkpoints/ in the source tree)"
+            url = f.url or "none: ships inside the audiosep package (audiosep/weights/)"
             path = shipped.get(f.filename, folder / f.filename)
             print(f"{f.filename}\n  url    {url}\n  sha256 {f.sha256 or 'not pinned'}\n  path   {path}")
         return 0

@@ -162,7 +162,7 @@ def test_models_files_of_the_shipped_model_points_into_the_source_tree(capsys):
     from audiosep.pretrained import SHIPPED_DIR
 
     code, out, _ = run(["models", "--files", "audiosep-offline-small"], capsys)
-    assert code == 0 and "url    none: ships with audiosep" in out
+    assert code == 0 and "url    none: ships inside the audiosep package" in out
     assert str(SHIPPED_DIR / "audiosep-offline-small" / "separation_net.safetensors") in out
 
 
