@@ -33,6 +33,7 @@ from .nn.our_layout import LayoutError
 from .nn.resunet import ResUNet
 from .pretrained import CONFIG_FILE
 from .query import QueryEncoder, build_query_encoder
+from .weight_files import WeightFileError
 
 __all__ = ["AudioSep", "ModelConfigError", "load_bundle", "read_config", "check_config"]
 
@@ -220,6 +221,8 @@ class AudioSep(nn.Module):
         try:
             encoder = build_query_encoder(config["query_encoder"], root=str(root))
             return cls(net, encoder, name=name).eval()
+        except WeightFileError:
+            raise  # a refused or broken weight file: its own message names that file
         except (TypeError, ValueError) as err:
             raise ModelConfigError(f"{where}: query_encoder: {err}") from None
 

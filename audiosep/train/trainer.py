@@ -170,8 +170,6 @@ class Trainer:
         self.out_dir = Path(tr.out_dir)
         self.encoder = query_encoder if query_encoder is not None else build_training_encoder(cfg.query_encoder)
         self.encoder.to(self.device)
-        if not self.encoder.embedding_dim:
-            self.encoder.ensure_built()
 
         if self.encoder.embedding_dim != net.config.condition_dim:
             raise ValueError(
