@@ -35,7 +35,7 @@ from ..files import atomic_path
 from .aggregate import aggregate, group_count, per_class, query_swap
 from .checks import check_out_dir, positive_int, sample_rate_of
 from .errors import BenchmarkError
-from .extras import available_extras, extra_scores
+from .extras import extra_scores, usable_extras
 from .items import Item, check_data, read_items
 from .metadata import find_metadata
 from .results import SWAP_COLUMNS, ResultsFile, parse_row, results_columns
@@ -248,7 +248,7 @@ def run_benchmark(
     model.eval()
     name = model_name or getattr(model, "name", None) or type(model).__name__
     digest = weights_digest(model)
-    extras = [m for m in spec.extra_metrics if m in available_extras()]
+    extras = usable_extras(spec.extra_metrics)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     run_info = {"benchmark": spec.name, "model": name, "weights_sha256": digest, "sample_rate": sample_rate,

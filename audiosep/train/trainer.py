@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -484,6 +485,8 @@ class RunLog:
             self.tb = SummaryWriter(str(out_dir / "tensorboard"))
         except ImportError:
             self.tb = None
+            warnings.warn("TensorBoard logging is off (tensorboard is not installed; "
+                          'pip install "audiosep[train]"); metrics.jsonl has every value', stacklevel=2)
         if progress:
             from tqdm.auto import tqdm
 
