@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +79,7 @@ def model_rate_blocks(source: Source, rate: int, min_length: int) -> tuple[int, 
     """The input at ``rate`` as float32 ``Tensor[C, n]`` blocks, zero-padded at the input rate to at
     least ``min_length`` frames. Returns (total frames at ``rate``, blocks)."""
     padded = max(source.length, min_length)
-    total = padded if rate == source.sample_rate else math.ceil(padded * rate / source.sample_rate)
+    total = padded if rate == source.sample_rate else round(padded * rate / source.sample_rate)  # soxr's count
 
     def blocks() -> Iterator[Tensor]:
         down = StreamResampler(source.sample_rate, rate, source.channels)

@@ -18,8 +18,7 @@ def resample(audio: Tensor, orig_sr: int, target_sr: int) -> Tensor:
     Returns
     -------
     Tensor[..., L']
-        ``L' = ceil(L * target_sr / orig_sr)`` (soxr's count; 0 for a single sample when
-        downsampling), same dtype and device.
+        ``L' = round(L * target_sr / orig_sr)`` (soxr's count), same dtype and device.
     """
     if orig_sr == target_sr:
         return audio
