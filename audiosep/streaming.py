@@ -113,13 +113,15 @@ def run_stream(
     fn: Callable[[Tensor], Tensor],
     window: int | None,
     overlap: int,
+    fade: int,
     sink: "Sink",
     progress: bool = False,
 ) -> None:
     """Separate ``source`` into ``sink``: ``fn`` maps a model-rate window ``Tensor[C, l]`` to
-    ``Tensor[Q, C, l]``; ``window=None`` runs one window over the whole input."""
+    ``Tensor[Q, C, l]``; ``window=None`` runs one window over the whole input. Sizes in samples at
+    ``rate``, see :func:`audiosep.chunking.plan_windows`."""
     total, blocks = model_rate_blocks(source, rate, min_length)
-    chunks = ChunkedStream(fn, total, window or total, overlap if window else 0, progress=progress)
+    chunks = ChunkedStream(fn, total, window or total, overlap if window else 0, fade if window else 0, progress)
     up = None
     mixture = source.blocks()
     try:
