@@ -148,6 +148,88 @@ def _ramp(n: int) -> Tensor:
     return torch.sin(0.5 * math.pi * t) ** 2
 
 
+class ChunkedStream:
+    """:func:`apply_chunked` for a signal that arrives in blocks: feed it with :meth:`push`, get
+    back the output samples that no later window can change.
+
+    Holds at most one window of input and one window of output, whatever ``length`` is.
+
+    Parameters
+    ----------
+    fn : callable
+        As in :func:`apply_chunked`; called once per window, in order.
+    length : int
+        Total input samples that will be pushed.
+    window, overlap, fade : int
+        In samples; see :func:`plan_windows`.
+    progress : bool
+        Show a tqdm bar over windows.
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], length: int, window: int, overlap: int,
+                 fade: int | None = None, progress: bool = False) -> None:
+        self.fn = fn
+        self.length = length
+        self.plan = plan_windows(length, window, overlap, fade)
+        self._next = 0              # index of the next window to run
+        self._pending: list[Tensor] = []  # input blocks from sample self._in_start on
+        self._in_start = 0
+        self._in_stop = 0
+        self._out: Tensor | None = None   # weighted sums from sample self._out_start on
+        self._out_start = 0
+        self._bar = None
+        if progress and len(self.plan) > 1:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=len(self.plan), unit="window", desc="separating")
+
+    def push(self, x: Tensor) -> Tensor | None:
+        """Add ``x: Tensor[..., n]``, the next input samples; return the next finished output
+        samples ``Tensor[..., m]`` (with ``fn``'s leading dimensions), or None before the first."""
+        if self._in_stop + x.shape[-1] > self.length:
+            raise ValueError(f"pushed more than the {self.length} samples announced")
+        self._pending.append(x)
+        self._in_stop += x.shape[-1]
+        done = []
+        while self._next < len(self.plan) and self.plan[self._next].stop <= self._in_stop:
+            done.append(self._run(self.plan[self._next]))
+            self._next += 1
+        done = [d for d in done if d is not None]
+        return torch.cat(done, dim=-1) if len(done) > 1 else (done[0] if done else None)
+
+    def close(self) -> None:
+        """Close the progress bar (call once, also on errors)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _run(self, win: Window) -> Tensor | None:
+        x = torch.cat(self._pending, dim=-1) if len(self._pending) > 1 else self._pending[0]
+        y = self.fn(x[..., win.start - self._in_start : win.stop - self._in_start])
+        if y.shape[-1] != win.stop - win.start:
+            raise ValueError(
+                f"fn must preserve the length of its input: got {y.shape[-1]} samples "
+                f"for a window of {win.stop - win.start}"
+            )
+        y = y * window_weights(win, y.dtype, y.device) if len(self.plan) > 1 else y
+        if self._out is None:
+            self._out = y
+        else:  # windows start in order and never before the output kept so far
+            tail = win.stop - self._out_start - self._out.shape[-1]
+            self._out = torch.nn.functional.pad(self._out, (0, tail))
+            self._out[..., win.start - self._out_start :] += y
+        nxt = self.plan[self._next + 1].start if self._next + 1 < len(self.plan) else self.length
+        keep = nxt - self._in_start  # input before the next window is never read again
+        self._pending = [x[..., keep:]]
+        self._in_start = nxt
+        cut = nxt - self._out_start
+        ready, self._out = self._out[..., :cut], self._out[..., cut:]
+        self._out_start = nxt
+        if self._bar is not None:
+            self._bar.update(1)
+        return ready if ready.shape[-1] else None
+
+
 def apply_chunked(
     fn: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -175,31 +257,8 @@ def apply_chunked(
     Tensor[..., L]
         With ``fn``'s leading dimensions. Equals ``fn(x)`` when ``L <= window``.
     """
-    length = x.shape[-1]
-    plan = plan_windows(length, window, overlap, fade)
-    if len(plan) == 1:
-        return fn(x)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(plan), unit="window", desc="separating")
-    out: Tensor | None = None
+    stream = ChunkedStream(fn, x.shape[-1], window, overlap, fade, progress)
     try:
-        for win in plan:
-            y = fn(x[..., win.start : win.stop])
-            if y.shape[-1] != win.stop - win.start:
-                raise ValueError(
-                    f"fn must preserve the length of its input: got {y.shape[-1]} samples "
-                    f"for a window of {win.stop - win.start}"
-                )
-            if out is None:
-                out = y.new_zeros(*y.shape[:-1], length)
-            w = window_weights(win, y.dtype, y.device)
-            out[..., win.start : win.stop] += y * w
-            if bar is not None:
-                bar.update(1)
+        return stream.push(x)
     finally:
-        if bar is not None:
-            bar.close()
-    return out
+        stream.close()

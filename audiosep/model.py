@@ -101,9 +101,13 @@ class AudioSep(nn.Module):
             return emb.to(self.device, torch.float32)
         return self.query_encoder.encode_text(queries).to(self.device)
 
-    def forward(self, mixture: Tensor, condition: Tensor) -> Tensor:
-        """mixture: Tensor[B, 1, L] at ``sample_rate``; condition: Tensor[B, D] -> Tensor[B, 1, L]."""
-        return self.separation_net(mixture, condition)
+    def forward(self, mixture: Tensor, condition: Tensor, level_gain: Tensor | None = None) -> Tensor:
+        """mixture: Tensor[B, 1, L] at ``sample_rate``; condition: Tensor[B, D] -> Tensor[B, 1, L].
+
+        ``level_gain`` (Tensor[B], optional) is the input gain of a level-normalised network
+        (see :meth:`audiosep.nn.ResUNet.forward`); :func:`audiosep.separate` passes the whole
+        input's gain to every window, so chunked and single-pass outputs agree."""
+        return self.separation_net(mixture, condition, level_gain=level_gain)
 
     # -- persistence ------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:

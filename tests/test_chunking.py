@@ -82,3 +82,26 @@ def test_aligned_sizes():
 def test_bad_sizes_raise(window, overlap, fade):
     with pytest.raises(ValueError):
         plan_windows(1000, window, overlap, fade)
+
+
+def test_stream_in_blocks_equals_apply_chunked_and_holds_about_a_window():
+    from audiosep.chunking import ChunkedStream
+
+    x = torch.randn(2, 5000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    seen = []
+
+    def fn(seg):  # position-dependent near the edges, so the cross-fade matters
+        seen.append(seg.shape[-1])
+        out = torch.stack([seg, -seg])
+        out[..., :5] = 0
+        return out
+
+    whole = apply_chunked(fn, x, 700, 100)
+    stream = ChunkedStream(fn, 5000, 700, 100)
+    outs = [stream.push(x[:, i : i + 333]) for i in range(0, 5000, 333)]
+    y = torch.cat([o for o in outs if o is not None], dim=-1)
+    torch.testing.assert_close(y, whole, rtol=0, atol=1e-12)
+    assert max(seen) == 700 and max(o.shape[-1] for o in outs if o is not None) <= 700 + 333
+    assert sum(o is None for o in outs) >= len(outs) // 3  # output comes out window by window
+    with pytest.raises(ValueError, match="more than the 5000 samples"):
+        stream.push(x[:, :1])

@@ -18,11 +18,11 @@ from audiosep.separation import Separation
 SR = 16000
 
 
-def tiny_model(seed: int = 0) -> AudioSep:
+def tiny_model(seed: int = 0, input_level_db: float | None = None) -> AudioSep:
     torch.manual_seed(seed)  # parameter init only; the test process owns the RNG
     cfg = ResUNetConfig(
         sample_rate=SR, n_fft=256, hop_length=64, stem_channels=4, encoder_channels=(4, 8, 8),
-        pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=384,
+        pool_sizes=((2, 2), (2, 2), (1, 2)), condition_dim=384, input_level_db=input_level_db,
     )
     net = ResUNet(cfg)
     with torch.no_grad():  # non-trivial BatchNorm statistics so the mask is not constant
@@ -163,6 +163,8 @@ def test_silent_input_warns_and_returns_silence(model):
         (np.zeros((1, 2, 100), np.float32), "a dog", {"sample_rate": SR}, r"\[C, T\]"),
         (np.zeros((1000, 2), np.float32), "a dog", {"sample_rate": SR}, r"audio\.T"),
         (np.ones(100, np.float32), "  ", {"sample_rate": SR}, "empty query"),
+        (np.ones(100, np.float32), "a dog", {"sample_rate": True}, "positive whole number of Hz"),
+        (np.ones(100, np.float32), "a dog", {"sample_rate": 16000.5}, "positive whole number of Hz"),
         (np.ones(100, np.float32), [], {"sample_rate": SR}, "no query"),
         (np.ones(100, np.float32), torch.zeros(2, 3, 4), {"sample_rate": SR}, "embeddings"),
     ],
@@ -210,6 +212,13 @@ def test_result_save_and_output_names(model, tmp_path):
     )
     assert slugify("  ***  ") == "query"
     assert [p.name for p in output_paths(tmp_path / "o/", ["x", "x"], "mix")] == ["mix_x.wav", "mix_x-2.wav"]
+    # Saving again: the last file exists, so nothing is written, not even the first ones.
+    for p in paths:
+        if p.name != "separated_rain_residual.wav":
+            p.unlink()
+    with pytest.raises(FileExistsError, match="separated_rain_residual.wav"):
+        r.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["separated_rain_residual.wav"]
     with pytest.raises(ValueError, match="folder"):
         output_paths(tmp_path / "one.wav", ["a", "b"], "mix")
 
@@ -253,7 +262,7 @@ def test_chunked_matches_single_pass_with_fixture_weights():
     assert snr_db(single, chunked) >= 30
 
 
-def test_default_windows_cost_at_most_10_percent_over_one_pass_on_60s():
+def test_default_windows_keep_half_the_reach_as_context_and_cost_at_most_25_percent_on_60s():
     """Work counted in STFT frames the network runs (padded to its pooling grid)."""
     from types import SimpleNamespace
 
@@ -262,16 +271,33 @@ def test_default_windows_cost_at_most_10_percent_over_one_pass_on_60s():
 
     cfg = ResUNetConfig()  # the released network: 32 kHz, hop 320, time downsample 32
     fake = SimpleNamespace(sample_rate=cfg.sample_rate, separation_net=SimpleNamespace(config=cfg))
-    window, overlap = _window_sizes(fake, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS)
+    window, overlap, fade = _window_sizes(fake, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS)
     assert (window - overlap) % (cfg.hop_length * cfg.time_downsample) == 0
+    assert (overlap - fade) // 2 >= cfg.context_frames * cfg.hop_length // 2
+    assert fade >= DEFAULT_OVERLAP_SECONDS * cfg.sample_rate // 2
 
     def frames(n):
         f = n // cfg.hop_length + 1
         return -(-f // cfg.time_downsample) * cfg.time_downsample
 
     n = 60 * cfg.sample_rate
-    chunked = sum(frames(w.stop - w.start) for w in plan_windows(n, window, overlap))
-    assert chunked <= 1.1 * frames(n)
+    chunked = sum(frames(w.stop - w.start) for w in plan_windows(n, window, overlap, fade))
+    assert chunked <= 1.25 * frames(n)
+
+
+def test_context_frames_is_half_the_receptive_field():
+    assert ResUNetConfig().context_frames == 350  # released: 3.5 s each side at hop 320, 32 kHz
+    tiny = ResUNetConfig(n_fft=256, hop_length=64, encoder_channels=(4, 8), pool_sizes=((2, 2), (1, 2)))
+    assert tiny.context_frames == (2 + 1 + 2) * 1 + (2 + 0 + 2) * 2 + 2 * 2 + 2
+
+
+def test_bundled_model_chunked_equals_single_pass_across_a_level_step():
+    """The shipped model (level-normalised): short windows, so little CPU; the quiet half too."""
+    x = level_step(9 * 16000, 16000)
+    single = separate(x, "a dog barking", sample_rate=16000, chunk_seconds=None).audio
+    chunked = separate(x, "a dog barking", sample_rate=16000, chunk_seconds=6.0).audio
+    assert snr_db(single, chunked) >= 40
+    assert snr_db(single[len(x) // 2 :], chunked[len(x) // 2 :]) >= 40
 
 
 def test_integer_pcm_is_scaled_like_a_file(model):
@@ -285,3 +311,130 @@ def test_integer_pcm_is_scaled_like_a_file(model):
         separate(torch.zeros(1, 100, dtype=torch.complex64), "a dog", sample_rate=SR, model=model)
     with pytest.raises(ValueError, match="float or integer PCM"):
         separate(np.zeros((1, 100), dtype=bool), "a dog", sample_rate=SR, model=model)
+
+
+# -- hardening: short, huge, non-finite and level-changing inputs ---------------------------------
+@pytest.mark.parametrize("length,rate", [(1, SR), (50, SR), (1, 44100), (441, 44100)])  # 441 = 10 ms
+def test_inputs_shorter_than_the_stft_window_are_separated(model, length, rate):
+    x = noise((1, length), seed=3)
+    r = separate(x, ["a dog", "rain"], sample_rate=rate, model=model, residual=True)
+    assert r.audio.shape == (2, 1, length) and torch.isfinite(r.audio).all()
+    torch.testing.assert_close(r.audio + r.residual, x.expand(2, -1, -1), rtol=0, atol=1e-6)
+    if length > 1:
+        assert r.audio.abs().max() > 0
+    single = separate(x, ["a dog", "rain"], sample_rate=rate, model=model, chunk_seconds=None).audio
+    torch.testing.assert_close(r.audio, single)
+
+
+def test_short_file_through_the_cli(model, tmp_path, capsys):
+    from audiosep.cli.main import main
+
+    folder = model.save_pretrained(tmp_path / "tiny")
+    save_audio(tmp_path / "click.wav", noise((1, 441)), 44100)  # 10 ms
+    code = main(["separate", str(tmp_path / "click.wav"), "a dog", "-o", str(tmp_path / "out.wav"), "--model", str(folder)])
+    assert code == 0, capsys.readouterr().err
+    wav, sr = load_audio(tmp_path / "out.wav")
+    assert sr == 44100 and wav.shape == (1, 441) and torch.isfinite(wav).all()
+
+
+def test_huge_finite_input_scales_through_a_level_normalised_model(tmp_path):
+    leveled = tiny_model(input_level_db=-26.0)
+    x = noise((1, 8000), seed=4)
+    ref = separate(x, "a dog", sample_rate=SR, model=leveled).audio
+    huge = separate(x * 1e18, "a dog", sample_rate=SR, model=leveled).audio
+    assert torch.isfinite(huge).all()
+    assert snr_db(ref * 1e18, huge) > 60
+    save_audio(tmp_path / "huge.wav", x * 1e18, SR)  # float WAV: the values are kept
+    separate(tmp_path / "huge.wav", "a dog", model=leveled, output=tmp_path / "out.wav")
+    out, _ = load_audio(tmp_path / "out.wav")
+    assert torch.isfinite(out).all() and snr_db(ref * 1e18, out) > 60
+
+
+def test_huge_input_that_overflows_a_model_is_an_error_and_writes_nothing(model, tmp_path):
+    save_audio(tmp_path / "huge.wav", noise((1, 8000)) * 1e30, SR)  # the STFT's squares overflow float32
+    with pytest.raises(ValueError, match=r"huge\.wav gave non-finite values: .*scale the audio into \[-1, 1\]"):
+        separate(tmp_path / "huge.wav", "a dog", model=model, output=tmp_path / "out.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.wav"]
+    with pytest.raises(ValueError, match="non-finite values"):
+        separate(noise((1, 8000)) * 1e30, "a dog", sample_rate=SR, model=model)
+
+
+def test_non_finite_file_is_a_one_line_error_naming_it(model, tmp_path):
+    x = noise((1, 200_000))
+    x[0, 150_000] = float("nan")  # past the first block
+    save_audio(tmp_path / "nan.wav", x, SR)
+    with pytest.raises(ValueError, match=r"nan\.wav contains NaN or Inf samples"):
+        separate(tmp_path / "nan.wav", "a dog", model=model, output=tmp_path / "out.wav")
+    assert not (tmp_path / "out.wav").exists()
+
+
+def level_step(n: int, sr: int, seed: int = 0) -> torch.Tensor:
+    """A tone in noise whose second half is 20 dB quieter: Tensor[n]."""
+    t = torch.arange(n) / sr
+    x = 0.3 * torch.sin(2 * math.pi * 330 * t) + 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(seed))
+    x[n // 2 :] *= 0.1
+    return x
+
+
+def test_chunked_equals_single_pass_across_a_level_step_with_level_normalisation():
+    leveled = tiny_model(input_level_db=-26.0)
+    x = level_step(6 * SR, SR)
+    single = separate(x, "a dog", sample_rate=SR, model=leveled, chunk_seconds=None).audio
+    chunked = separate(x, "a dog", sample_rate=SR, model=leveled, chunk_seconds=1.0, overlap_seconds=0.3).audio
+    assert snr_db(single, chunked) >= 40
+    assert snr_db(single[3 * SR :], chunked[3 * SR :]) >= 40  # the quiet half on its own
+
+
+def test_streaming_to_a_file_equals_the_arrays_and_holds_no_whole_input(model, tmp_path, monkeypatch):
+    import audiosep.streaming as streaming
+
+    x = noise((2, 8 * 22050), seed=5)
+    save_audio(tmp_path / "mix.wav", x, 22050)
+    ref = separate(x, "a dog", sample_rate=22050, model=model, chunk_seconds=1.0, overlap_seconds=0.3, residual=True)
+    seen = []
+    process = streaming.StreamResampler.process
+    monkeypatch.setattr(streaming.StreamResampler, "process", lambda self, b, last=False: seen.append(b.shape[-1]) or process(self, b, last))
+    r = separate(tmp_path / "mix.wav", "a dog", model=model, chunk_seconds=1.0, overlap_seconds=0.3, residual=True,
+                 output=tmp_path / "out.wav")
+    assert max(seen) <= streaming.BLOCK_FRAMES + 22050 < x.shape[1]  # a read block or a window, never the file
+    out, sr = load_audio(tmp_path / "out.wav")
+    assert sr == 22050 and out.shape == x.shape
+    torch.testing.assert_close(out, ref.audio, rtol=0, atol=1e-6)
+    torch.testing.assert_close(r.audio, ref.audio, rtol=0, atol=1e-6)  # read back from the file
+    torch.testing.assert_close(load_audio(tmp_path / "out_residual.wav")[0], ref.residual, rtol=0, atol=1e-6)
+
+
+_RSS_CHILD = """
+import os, sys, torch
+sys.path.insert(0, {tests!r})
+from test_separate import tiny_model
+from audiosep import separate
+separate(sys.argv[1], "a dog", model=tiny_model(), output=sys.argv[2], chunk_seconds=1.0, overlap_seconds=0.3)
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_the_input(tmp_path):
+    """File in, file out at 44.1 kHz: 200 s must not peak higher than 20 s by a quarter of one
+    float32 copy of the longer input (the old whole-file path held several)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import soundfile
+
+    peaks = []
+    for seconds in (20, 200):
+        mix = tmp_path / f"mix{seconds}.wav"
+        with soundfile.SoundFile(mix, "w", 44100, 1, subtype="PCM_16") as f:
+            for s in range(seconds):
+                f.write(noise((44100,), seed=s).numpy())
+        script = _RSS_CHILD.format(tests=str(Path(__file__).parent))
+        proc = subprocess.Popen([sys.executable, "-c", script, str(mix), str(tmp_path / "out.wav")], env={**os.environ, "OMP_NUM_THREADS": "1"})
+        _, status, usage = os.wait4(proc.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        peaks.append(usage.ru_maxrss * 1024)
+        (tmp_path / "out.wav").unlink()
+    one_copy = 200 * 44100 * 4
+    assert peaks[1] - peaks[0] < one_copy / 4, [p / 2**20 for p in peaks]

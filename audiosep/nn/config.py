@@ -122,6 +122,18 @@ class ResUNetConfig:
             out *= f
         return out
 
+    @property
+    def context_frames(self) -> int:
+        """STFT frames on each side of a frame that can change its output (half the receptive
+        field): every 3x3 convolution reaches one step further at its level's time stride (two
+        per residual block, one block per level on the way down and one on the way up, one in the
+        bottleneck), each pooling its size less one, and the STFT window half a window."""
+        reach, stride = 0, 1
+        for t, _ in self.pool_sizes:
+            reach += (2 + (t - 1) + 2) * stride  # encoder block, pooling, decoder block
+            stride *= t
+        return reach + 2 * stride + self.n_fft // (2 * self.hop_length)  # bottleneck; STFT window
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["encoder_channels"] = list(self.encoder_channels)

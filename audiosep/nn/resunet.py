@@ -115,15 +115,20 @@ class ResUNet(nn.Module):
             x = level(x, skip, condition)
         return self.head(x).contiguous()
 
-    def forward(self, mixture: Tensor, condition: Tensor) -> Tensor:
+    def forward(self, mixture: Tensor, condition: Tensor, level_gain: Tensor | None = None) -> Tensor:
         """Separate the source described by ``condition`` from ``mixture``.
 
         Parameters
         ----------
         mixture : Tensor[B, 1, L]
-            Mono waveform at ``config.sample_rate``.
+            Mono waveform at ``config.sample_rate``; any length ``L >= 1`` (inputs shorter
+            than the STFT window are zero-padded to it and the output trimmed back).
         condition : Tensor[B, D]
             Query embedding, ``D = config.condition_dim``.
+        level_gain : Tensor[B], optional
+            With ``config.input_level_db`` set: the gain that brings each mixture to that level,
+            default :meth:`level_gain` of ``mixture``. A caller running a long signal in windows
+            passes the whole signal's gain so that every window is scaled alike.
 
         Returns
         -------
@@ -141,16 +146,27 @@ class ResUNet(nn.Module):
                 f"embedding per mixture), got shape {tuple(condition.shape)}"
             )
         length = mixture.shape[-1]
+        gain = None
+        if self.config.input_level_db is not None:
+            # Computed on the mixture brought to the level: the same as masking the unscaled STFT
+            # with features of the scaled one, and finite for any finite input.
+            gain = (self.level_gain(mixture) if level_gain is None else level_gain).to(mixture.dtype)[:, None, None]
+            mixture = mixture * gain
+        if length <= self.config.n_fft // 2:  # reflect padding needs more than half a window
+            mixture = F.pad(mixture, (0, self.config.n_fft - length))
         mag, cos, sin = self.spectral(mixture[:, 0])
-        features = mag if self.config.input_level_db is None else mag * self.level_gain(mixture)[:, None, None]
-        logits = self.logits(features, condition.to(mag.dtype))
-        return self.apply_mask(logits, mag, cos, sin, length)[:, None]
+        logits = self.logits(mag, condition.to(mag.dtype))
+        out = self.apply_mask(logits, mag, cos, sin, mixture.shape[-1])[:, None, :length]
+        return out if gain is None else out / gain
 
     def level_gain(self, mixture: Tensor) -> Tensor:
         """Tensor[B]: the gain that brings each ``mixture: Tensor[B, 1, L]`` to ``config.input_level_db``
         RMS. Near-silent mixtures (below -100 dBFS) get the gain of a -100 dBFS one."""
-        rms = mixture.float().pow(2).mean(dim=(1, 2)).sqrt().clamp_min(SILENT_RMS)
-        return (10.0 ** (self.config.input_level_db / 20.0) / rms).to(mixture.dtype)
+        x = mixture.float()
+        peak = x.abs().amax(dim=(1, 2)).clamp_min(SILENT_RMS)  # scaled first: no overflow in the square
+        rms = (x / peak[:, None, None]).pow(2).mean(dim=(1, 2)).sqrt() * peak
+        return gain_for_rms(rms, self.config.input_level_db).to(mixture.dtype)
+
 
     def apply_mask(self, logits: Tensor, mag: Tensor, cos: Tensor, sin: Tensor, length: int) -> Tensor:
         """Waveform from mask logits and the mixture's STFT.
@@ -172,3 +188,9 @@ class ResUNet(nn.Module):
         real = out_mag * (cos * rot_re - sin * rot_im)
         imag = out_mag * (sin * rot_re + cos * rot_im)
         return self.spectral.inverse(real, imag, length)
+
+
+def gain_for_rms(rms: Tensor, level_db: float) -> Tensor:
+    """The gain that brings signals of RMS ``rms`` to ``level_db`` dBFS (near-silence is
+    treated as -100 dBFS, so silence stays silence without a division by zero)."""
+    return 10.0 ** (level_db / 20.0) / rms.clamp_min(SILENT_RMS)

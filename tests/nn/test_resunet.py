@@ -251,3 +251,25 @@ def test_mask_exponent_keeps_gradients_finite_where_the_sigmoid_underflows():
     mag, cos, sin = net.spectral(mix[:, 0])
     net.apply_mask(logits, mag, cos, sin, 4000).pow(2).sum().backward()
     assert torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("length", [1, 10, 128])  # n_fft = 256: reflect padding alone would fail
+def test_inputs_shorter_than_the_stft_window_are_padded_and_trimmed(length):
+    net = make_net()
+    mix, cond = inputs(2, length)
+    with torch.no_grad():
+        out = net(mix, cond)
+        padded = net(torch.nn.functional.pad(mix, (0, 256 - length)), cond)
+    assert out.shape == (2, 1, length) and torch.isfinite(out).all()
+    torch.testing.assert_close(out, padded[..., :length])
+
+
+def test_given_level_gain_replaces_the_mixtures_own_and_huge_inputs_stay_finite():
+    leveled, plain = make_net(input_level_db=-20.0), make_net()
+    mix, cond = inputs(2, 4000)
+    gain = torch.tensor([3.0, 0.25])
+    with torch.no_grad():
+        torch.testing.assert_close(leveled(mix, cond, level_gain=gain), plain(mix * gain[:, None, None], cond) / gain[:, None, None])
+        huge = leveled(mix * 1e18, cond)
+        assert torch.isfinite(huge).all()
+        torch.testing.assert_close(huge / 1e18, leveled(mix, cond), rtol=1e-4, atol=1e-6)
