@@ -14,8 +14,10 @@
 #                   the builds the reference was checked with); torchvision pins the torch
 #                   release, e.g. "torch==2.13.0 torchvision==0.28.0"
 #   TORCH_PIP_ARGS  extra pip arguments for torch, e.g. "--index-url URL" of PyTorch's CPU wheel
-#                   index; without it pip takes the registry's default torch build, which on
-#                   Linux is the CUDA one (about 4 GB with its nvidia-* dependencies)
+#                   index; without it pip takes the registry's default builds, which on Linux are
+#                   CUDA ones (about 4 GB with torch's nvidia-* dependencies). The registry's
+#                   torchvision does not load on a CPU torch ("operator torchvision::nms does not
+#                   exist"): torch and torchvision must come from the same index
 #   AUDIOSEP_CLAP_CHECKPOINT, AUDIOSEP_ROBERTA_TOKENIZER
 #                   music_speech_audioset_epoch_15_esc_89.98.pt and a roberta-base tokenizer
 #                   folder, for the test on the released CLAP weights (skipped without them)

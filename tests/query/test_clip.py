@@ -236,18 +236,19 @@ def test_full_transformers_clip_folder(tiny, tmp_path):
     torch.testing.assert_close(enc.encode_text(TEXTS), make_encoder(tiny).encode_text(TEXTS), atol=1e-6, rtol=0)
 
 
-def test_against_open_clip_itself(tiny):
+@pytest.mark.parametrize("quick_gelu", [True, False], ids=["quick_gelu", "gelu"])
+def test_against_open_clip_itself(tiny, quick_gelu):
     open_clip = pytest.importorskip("open_clip", reason="open_clip (needs torchvision) is not installed")
     vocab = tiny["vocab"]
     model = open_clip.model.CLIP(
         embed_dim=EMBED,
         vision_cfg=dict(layers=1, width=32, patch_size=16, image_size=32, head_width=16),
         text_cfg=dict(context_length=CONTEXT, vocab_size=vocab, width=WIDTH, heads=HEADS, layers=LAYERS),
-        quick_gelu=True,
+        quick_gelu=quick_gelu,
     ).eval()
     text_keys = {k for k in model.state_dict() if not k.startswith("visual.")}
     model.load_state_dict({k: v for k, v in tiny["state"].items() if k in text_keys}, strict=False)
-    enc = make_encoder(tiny)
+    enc = make_encoder(tiny, "quick_gelu" if quick_gelu else "gelu")
     ids = open_clip_ids(enc.tokenizer, [clean_clip_text(t) for t in TEXTS])
     with torch.no_grad():
         ref = model.encode_text(ids, normalize=True)
