@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from . import pretrained
 from .checkpoint import NET_FILE, load_separation_net, save_separation_net
-from .errors import AudiosepError
+from .errors import AudiosepError, check_keys
 from .nn.config import ResUNetConfig
 from .nn.our_layout import LayoutError
 from .nn.resunet import ResUNet
@@ -301,10 +301,10 @@ def check_config(config: Any, where: str) -> None:
     if missing:
         raise ModelConfigError(f"{where} lacks the key(s) {', '.join(missing)}; a model config needs "
                                f"{', '.join(REQUIRED_KEYS)} (save the model with AudioSep.save_pretrained)")
-    unknown = sorted(set(config) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
-    if unknown:
-        raise ModelConfigError(f"{where} has unknown key(s) {', '.join(unknown)}; known: "
-                               f"{', '.join([*REQUIRED_KEYS, *OPTIONAL_KEYS])}")
+    try:
+        check_keys(config, [*REQUIRED_KEYS, *OPTIONAL_KEYS], error=ModelConfigError)
+    except ModelConfigError as err:
+        raise ModelConfigError(f"{where}: {err}") from None
     for key, kind in {**REQUIRED_KEYS, **OPTIONAL_KEYS}.items():
         value = config.get(key, kind())
         if type(value) is not kind:  # bool is not an integer here

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..errors import check_keys
+
 FILM_MODES = ("shift", "scale_shift")
 
 
@@ -142,10 +144,5 @@ class ResUNetConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ResUNetConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown ResUNetConfig key(s) {unknown}; known keys are {sorted(known)}"
-            )
+        check_keys(d, [f.name for f in dataclasses.fields(cls)], "separation_net")
         return cls(**dict(d))

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from transformers import ClapConfig, ClapModel, RobertaTokenizer
 
+from ..errors import check_keys
 from .base import QueryEncoder
 from .clap_convert import (
     DEFAULT_CLAP_CONFIG,
@@ -215,9 +216,7 @@ class ClapEncoder(QueryEncoder):
             if key in config:
                 config[key] = _resolve(config[key], root)
         known = {"checkpoint", "pretrained", "tokenizer", "model_config", "features", "max_length", "cache_size"}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown CLAP encoder settings {sorted(unknown)}; known: {sorted(known)}")
+        check_keys(config, known, "query_encoder")
         checkpoint = config.pop("checkpoint", None)
         return cls(checkpoint, **config)
 

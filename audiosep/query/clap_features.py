@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import check_keys
+
 
 @dataclass(frozen=True)
 class ClapFeatureConfig:
@@ -42,12 +44,7 @@ class ClapFeatureConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> "ClapFeatureConfig":
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"unknown CLAP feature settings {sorted(unknown)}; "
-                f"known: {sorted(cls.__dataclass_fields__)}"
-            )
+        check_keys(values, cls.__dataclass_fields__, "query_encoder.features")
         return cls(**values)
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
+from ..errors import check_keys
 from .base import QueryEncoder
 from .clip_convert import (
     clip_text_model_from_open_clip,
@@ -121,11 +122,7 @@ class ClipTextEncoder(QueryEncoder):
     @classmethod
     def from_config(cls, config: dict[str, Any], root: str | None = None) -> "ClipTextEncoder":
         config = {k: v for k, v in config.items() if k != "kind"}
-        unknown = set(config) - set(_OPTIONS)
-        if unknown:
-            raise ValueError(
-                f"unknown 'clip' query-encoder options {sorted(unknown)}; allowed: {', '.join(_OPTIONS)}"
-            )
+        check_keys(config, _OPTIONS, "query_encoder")
         for key in ("checkpoint", "tokenizer"):
             value = config.get(key)
             if value is not None and root is not None and not Path(value).is_absolute():

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import check_keys
 from .base import QueryEncoder
 
 
@@ -42,9 +43,7 @@ class HashedTextEncoder(QueryEncoder):
     @classmethod
     def from_config(cls, config: dict[str, Any], root: str | None = None) -> "HashedTextEncoder":
         config = {k: v for k, v in config.items() if k != "kind"}
-        unknown = set(config) - {"dim", "cache_size"}
-        if unknown:
-            raise ValueError(f"unknown 'hashed' query-encoder options {sorted(unknown)}; allowed: dim, cache_size")
+        check_keys(config, ("dim", "cache_size"), "query_encoder")
         return cls(**config)
 
     def save_pretrained(self, directory) -> dict[str, Any]:

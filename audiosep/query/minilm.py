@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor
 from transformers import AutoModel, AutoTokenizer
 
+from ..errors import check_keys
 from .base import QueryEncoder
 from .tokenizers import load_tokenizer, quiet_transformers
 
@@ -134,12 +135,7 @@ class MiniLMEncoder(QueryEncoder):
     @classmethod
     def from_config(cls, config: dict[str, Any], root: str | None = None) -> "MiniLMEncoder":
         config = {k: v for k, v in config.items() if k != "kind"}
-        unknown = set(config) - {"model_dir", "max_seq_length", "cache_size"}
-        if unknown:
-            raise ValueError(
-                f"unknown 'minilm' query-encoder options {sorted(unknown)}; "
-                "allowed: model_dir, max_seq_length, cache_size"
-            )
+        check_keys(config, ("model_dir", "max_seq_length", "cache_size"), "query_encoder")
         model_dir = config.pop("model_dir", None)
         if model_dir is not None and root is not None:
             model_dir = Path(root) / model_dir  # absolute model_dir stays absolute

@@ -105,5 +105,5 @@ def test_custom_folder_round_trip(encoder, tmp_path):
 
 
 def test_from_config_rejects_unknown_options():
-    with pytest.raises(ValueError, match="allowed: model_dir"):
+    with pytest.raises(ValueError, match=r"unknown key query_encoder.modeldir \(did you mean 'model_dir'\?\); known keys of query_encoder: cache_size, max_seq_length, model_dir"):
         MiniLMEncoder.from_config({"kind": "minilm", "modeldir": "x"})
