@@ -99,17 +99,22 @@ def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed("init", config.training.seed))
             return ResUNet(config.model), None
-    from ..checkpoint import load_separation_net
-    from ..model import CONFIG_FILE, AudioSep
+    from ..checkpoint import NET_FILE, load_separation_net
+    from ..model import CONFIG_FILE, AudioSep, read_config
+    from ..nn.config import ResUNetConfig
 
     encoder_cfg = None
     path = Path(source)
-    if path.exists():  # a network checkpoint, or a save_pretrained folder (its encoder is not built here)
-        net = load_separation_net(source)
-        files = path / "query_encoder"
-        if (path / CONFIG_FILE).is_file() and not (files.is_dir() and any(files.iterdir())):
+    if (path / CONFIG_FILE).is_file():  # a save_pretrained folder: its config.json, checked, decides
+        model_cfg = read_config(path / CONFIG_FILE)
+        net = load_separation_net(path / model_cfg.get("separation_net_file", NET_FILE),
+                                  config=ResUNetConfig.from_dict(model_cfg["separation_net"]))
+        files = path / model_cfg.get("query_encoder_dir", "query_encoder")
+        if not (files.is_dir() and any(files.iterdir())):
             # adopted only when it needs no files of its own (paths in it are relative to that folder)
-            encoder_cfg = json.loads((path / CONFIG_FILE).read_text()).get("query_encoder")
+            encoder_cfg = model_cfg["query_encoder"]
+    elif path.exists():  # a network checkpoint (its encoder is not built here)
+        net = load_separation_net(source)
     else:  # a bundle name
         model = AudioSep.from_pretrained(source)
         net, encoder_cfg = model.separation_net, model.query_encoder.config_dict()

@@ -284,3 +284,23 @@ def test_cli_names_missing_audio_files_instead_of_the_batch_size(tones, tmp_path
     assert err.startswith(f"audiosep-train: error: none of the ") and err.count("\n") == 1
     assert f"audio files listed in data.{which}_manifests ({moved}) exists (the first: {tmp_path / 'wav'}" in err
     assert "batch_size" not in err and not (tmp_path / "run").exists()
+
+
+def test_init_from_a_folder_reads_its_config_json_with_the_model_checks(tones, tmp_path):
+    from audiosep.model import AudioSep, ModelConfigError
+    from audiosep.nn import ResUNet
+    from audiosep.query.hashed import HashedTextEncoder
+    from audiosep.train.trainer import starting_point
+
+    train, _ = tones
+    base = tiny_config(train, None, tmp_path / "unused")
+    start = AudioSep(ResUNet(base.model), HashedTextEncoder(dim=16)).save_pretrained(tmp_path / "start")
+    config = json.loads((start / "config.json").read_text())
+    config["separation_net"]["mask_exponent"] = 0.5  # config.json, not the copy inside the weights, decides
+    (start / "config.json").write_text(json.dumps(config))
+    cfg = tiny_config(train, None, tmp_path / "run", init_from=str(start))
+    net, encoder_cfg = starting_point(cfg)
+    assert net.config.mask_exponent == 0.5 and encoder_cfg == {"kind": "hashed", "dim": 16}
+    (start / "config.json").write_text("[1, 2]")
+    with pytest.raises(ModelConfigError, match=r"start/config.json must hold a JSON object"):
+        starting_point(cfg)
