@@ -96,6 +96,12 @@ def open_audio(path: str | os.PathLike) -> AudioReader:
     AudioFileError
         A folder, a symlink loop, no permission to read, not decodable or no samples.
     """
+    return AudioReader(check_audio_path(path))
+
+
+def check_audio_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it names something that can be opened as a file; else the one-line
+    error :func:`open_audio` gives (missing, dangling link, symlink loop, no permission, a folder)."""
     path = Path(path)
     try:
         os.stat(path)
@@ -103,7 +109,7 @@ def open_audio(path: str | os.PathLike) -> AudioReader:
         raise _stat_error(path, err) from None
     if path.is_dir():
         raise AudioFileError(f"{path} is a folder, not an audio file; pass the path of a sound file")
-    return AudioReader(path)
+    return path
 
 
 def load_audio(path: str | os.PathLike) -> tuple[Tensor, int]:

@@ -6,8 +6,8 @@ import math
 import os
 import sys
 import warnings
-from pathlib import Path
 
+from ..audio.io import check_audio_path
 from ..devices import check_device
 from ..errors import UsageError, one_line
 from ..files import removed_on_error
@@ -47,9 +47,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument and output path (nothing heavy yet), then separate and write."""
-    mix = Path(args.mixture)
-    if not mix.exists():
-        raise UsageError(f"audio file not found: {mix}; check the path")
+    mix = check_audio_path(args.mixture)  # missing, a dangling link, a loop, a folder: one line each
     queries = list(args.queries)
     for q in queries:
         if not q.strip():

@@ -94,6 +94,17 @@ def _empty_file(tmp_path):
     return tmp_path / "empty.wav"
 
 
+def _symlink_loop(tmp_path):
+    (tmp_path / "loop1.wav").symlink_to(tmp_path / "loop2.wav")
+    (tmp_path / "loop2.wav").symlink_to(tmp_path / "loop1.wav")
+    return tmp_path / "loop1.wav"
+
+
+def _dangling(tmp_path):
+    (tmp_path / "link.wav").symlink_to(tmp_path / "gone.wav")
+    return tmp_path / "link.wav"
+
+
 def _garbage(tmp_path, name):
     (tmp_path / name).write_bytes(b"\x89PNG not audio" * 20)
     return tmp_path / name
@@ -103,6 +114,9 @@ def _garbage(tmp_path, name):
     "make_input,query,extra,message",
     [
         (lambda p: p / "missing.wav", "a dog", [], "not found: .*missing.wav"),
+        (lambda p: _symlink_loop(p), "a dog", [], "loop1.wav is a symlink loop"),
+        (lambda p: _dangling(p), "a dog", [], "link.wav is a symlink to .*gone.wav, which does not exist"),
+        (lambda p: p, "a dog", [], "is a folder, not an audio file"),
         (lambda p: _garbage(p, "broken.wav"), "a dog", [], "cannot read .*broken.wav.*supported formats"),
         (lambda p: _garbage(p, "picture.png"), "a dog", [], "cannot read .*picture.png.*supported formats"),
         (_empty_file, "a dog", [], "zero-length"),
