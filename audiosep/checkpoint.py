@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
+from .files import atomic_path
 from .nn import reference_layout
 from .nn.config import ResUNetConfig
 from .nn.our_layout import infer_config as infer_our_config
@@ -159,8 +160,6 @@ def save_separation_net(net: ResUNet, path: str | os.PathLike, *, layout: str = 
         ``"audiosep"``: safetensors with the config in its metadata. ``"reference"``: a
         ``.ckpt`` holding ``{"state_dict": {"ss_model.*": ...}}`` as the reference trainer writes.
     """
-    from .files import atomic_path
-
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
              if not k.endswith("num_batches_tracked")}

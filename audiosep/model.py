@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from . import pretrained
 from .checkpoint import NET_FILE, load_separation_net, save_separation_net
 from .errors import AudiosepError, check_keys
+from .files import atomic_path
 from .nn.config import ResUNetConfig
 from .nn.our_layout import LayoutError
 from .nn.resunet import ResUNet
@@ -116,7 +117,6 @@ class AudioSep(nn.Module):
         if (directory / CONFIG_FILE).exists() and not overwrite:
             raise FileExistsError(f"{directory} already holds a model; pass overwrite=True to replace it")
         directory.mkdir(parents=True, exist_ok=True)
-        from .files import atomic_path
 
         encoder_cfg = self.query_encoder.save_pretrained(directory / "query_encoder")
         save_separation_net(self.separation_net, directory / NET_FILE)

@@ -19,12 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import pretrained
 from .audio.io import load_audio, save_audio
 from .chunking import aligned_sizes
-from .streaming import ArraySink, FileSink, Sink, Source, array_source, file_source, level_gains, run_stream, scan, silent_blocks
 from .devices import check_device, default_batch_size, resolve_device
+from .model import AudioSep
 from .outputs import check_outputs as _check_outputs, output_paths, residual_path
-from . import pretrained
+from .streaming import (ArraySink, FileSink, Sink, Source, array_source, file_source, level_gains, run_stream, scan,
+                        silent_blocks)
 
 #: Window length for long inputs (seconds). See :data:`DEFAULT_OVERLAP_SECONDS`.
 DEFAULT_CHUNK_SECONDS = 20.0
@@ -300,8 +302,6 @@ def _as_float(audio: np.ndarray | Tensor) -> Tensor:
 
 
 def _resolve_model(model, device):
-    from .model import AudioSep
-
     if isinstance(model, AudioSep):
         if device is not None and check_device(device) != model.device:
             model = model.to(device)

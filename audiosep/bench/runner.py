@@ -29,9 +29,13 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from ..hub import sha256_file
+from ..audio.io import load_audio
+from ..audio.resample import resample
 from ..files import atomic_path
+from ..hub import sha256_file
+from ..metrics import score, sdr
 from .aggregate import aggregate, group_count, per_class, query_swap
 from .checks import check_out_dir, positive_int, sample_rate_of
 from .errors import BenchmarkError
@@ -62,9 +66,6 @@ class _Loaded:
 
 def load_mono(path: Path, sample_rate: int) -> Tensor:
     """Tensor[L]: the file averaged to mono and resampled to ``sample_rate`` (float32)."""
-    from ..audio.io import load_audio
-    from ..audio.resample import resample
-
     audio, sr = load_audio(path)
     return resample(audio.mean(0), sr, sample_rate).float()
 
@@ -293,10 +294,6 @@ def _claim(path: Path, info: dict[str, Any]) -> None:
 
 
 def _evaluate(model, pending, results, sample_rate, batch_size, extras, done, total, progress, label) -> None:
-    from tqdm.auto import tqdm
-
-    from ..metrics import score, sdr
-
     device = getattr(model, "device", torch.device("cpu"))
     bar = tqdm(total=total, initial=done, desc=label, unit="item", disable=not progress, dynamic_ncols=True)
     batch: list[_Loaded] = []

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import soundfile
 import torch
 from torch import Tensor
 
@@ -222,8 +223,6 @@ class ClipDataset(torch.utils.data.Dataset):
     def _read(self, path: str, start: int, frames: int, sr: int, rate: int | None = None) -> Tensor:
         """Read ``frames`` frames from ``start``, downmix and resample to ``rate`` (default: the
         dataset's rate): Tensor[1, T']."""
-        import soundfile
-
         try:
             data = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)[0]
         except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
@@ -252,8 +251,6 @@ class ClipDataset(torch.utils.data.Dataset):
         return torch.nn.functional.pad(audio, (before, spare - before))
 
     def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
-        import soundfile
-
         path = str(record.path)
         if not record.path.is_file():
             raise BadAudioFile("file not found")

@@ -27,13 +27,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..checkpoint import NET_FILE, load_separation_net
+from ..metrics import sdr, si_sdr
+from ..model import CONFIG_FILE, AudioSep, read_config
+from ..nn.config import ResUNetConfig
 from ..nn.resunet import ResUNet
 from ..query import QueryEncoder
 from . import run_state as ckpt
-from .config import TrainConfig
+from .config import TrainConfig, config_yaml
+from .dataset import ClipDataset, collate_clips
 from .distributed import (DistInfo, ShardedBatchSampler, all_mean, barrier, convert_sync_batchnorm,
                           derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
 from .losses import get_loss
+from .manifest import check_audio_files, read_manifests
+from .mixing import mix_batch
 from .queries import BatchQueries, build_training_encoder
 
 
@@ -99,9 +106,6 @@ def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed("init", config.training.seed))
             return ResUNet(config.model), None
-    from ..checkpoint import NET_FILE, load_separation_net
-    from ..model import CONFIG_FILE, AudioSep, read_config
-    from ..nn.config import ResUNetConfig
 
     encoder_cfg = None
     path = Path(source)
@@ -129,8 +133,6 @@ def adopt_starting_point(config: TrainConfig, net: ResUNet, encoder_cfg: dict[st
     network fine-tuning starts from, so that checkpoints and ``final/`` describe what is trained;
     a warning names each section that the run's config had set differently. The one exception is
     ``model.input_level_db``: when the run sets it, ``net`` takes it (it changes no weights)."""
-    import warnings
-
     changes: dict[str, Any] = {}
     level = config.model.input_level_db
     if level is not None and level != net.config.input_level_db:
@@ -163,8 +165,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, query_encoder: QueryEncoder | None = None,
                  dist_info: DistInfo | None = None, resume: str | Path | None = None) -> None:
-        from .dataset import ClipDataset
-        from .manifest import check_audio_files, read_manifests
 
         net, encoder_cfg = starting_point(config)
         if config.training.init_from is not None:
@@ -270,8 +270,6 @@ class Trainer:
         path = None
         self._merge_bad_files()  # collective: every rank calls it
         if self.info.is_main:
-            from .config import config_yaml
-
             path = ckpt.save_checkpoint(ckpt.checkpoint_dir(self.out_dir, self.step), self.net,
                                         self.training_state(), config_yaml(self.config))
             ckpt.prune_checkpoints(path.parent, self.config.training.keep_checkpoints)
@@ -286,8 +284,6 @@ class Trainer:
 
     def make_inputs(self, batch, step: int) -> tuple[Tensor, Tensor, Tensor]:
         """Mixtures, targets Tensor[B, 1, T] and conditions Tensor[B, D] for this rank's batch."""
-        from .mixing import mix_batch
-
         audio = batch.audio.to(self.device, non_blocking=True)
         size = audio.shape[0]
         group = self.config.mixing.group_size or size
@@ -328,8 +324,6 @@ class Trainer:
 
     def loader(self, epoch: int, start_step: int = 0) -> torch.utils.data.DataLoader:
         """This rank's batches of ``epoch`` from ``start_step`` on."""
-        from .dataset import collate_clips
-
         data = self.config.data
         self.dataset.set_epoch(epoch)
         sampler = ShardedBatchSampler(len(self.dataset), data.batch_size, rank=self.info.rank,
@@ -341,9 +335,6 @@ class Trainer:
 
     # -- validation -------------------------------------------------------------------------
     def _build_val_batches(self) -> list[tuple[Tensor, Tensor, Tensor]]:
-        from .dataset import ClipDataset, collate_clips
-        from .mixing import mix_batch
-
         data, mixing = self.config.data, self.config.mixing
         records = self.val_records[: data.val_items]
         if len(records) < mixing.sources_per_mixture:
@@ -367,8 +358,6 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Loss, SDRi and SI-SDR (dB, means over items) on the fixed validation mixtures (rank 0
         computes; other ranks return an empty dict)."""
-        from ..metrics import sdr, si_sdr
-
         if not self.info.is_main or not self.val_records:
             return {}
         if self._val_batches is None:
@@ -467,8 +456,6 @@ class Trainer:
 
     def export(self, directory: Path) -> Path:
         """Write an ``AudioSep.save_pretrained`` folder of the current weights."""
-        from ..model import AudioSep
-
         clean = ResUNet(self.net.config)
         clean.load_state_dict(self.net.state_dict())
         return AudioSep(clean.eval(), self.encoder, name="trained").save_pretrained(directory, overwrite=True)

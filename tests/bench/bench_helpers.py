@@ -95,11 +95,11 @@ def make_audioset(root: Path, classes: list[tuple[int, str, list[float]]], missi
 
 
 def interrupt_scoring_after(monkeypatch, n: int):
-    """Make ``audiosep.metrics.score`` raise KeyboardInterrupt on its ``n + 1``-th call (a run
-    stopped part-way); returns the real function, to put back with ``monkeypatch.setattr``."""
-    import audiosep.metrics
+    """Make the benchmark runner's ``score`` raise KeyboardInterrupt on its ``n + 1``-th call (a
+    run stopped part-way); returns the real function, to put back with ``monkeypatch.setattr``."""
+    import audiosep.bench.runner
 
-    real_score, calls = audiosep.metrics.score, []
+    real_score, calls = audiosep.bench.runner.score, []
 
     def interrupting(*args, **kwargs):
         if len(calls) == n:
@@ -107,7 +107,7 @@ def interrupt_scoring_after(monkeypatch, n: int):
         calls.append(1)
         return real_score(*args, **kwargs)
 
-    monkeypatch.setattr(audiosep.metrics, "score", interrupting)
+    monkeypatch.setattr(audiosep.bench.runner, "score", interrupting)
     return real_score
 
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 from bench_helpers import interrupt_scoring_after, make_premixed, tiny_model, write_csv
 
-import audiosep.metrics
+import audiosep.bench.runner
 from audiosep.bench import cli
 from audiosep.bench.metadata import URL_ENV
 from audiosep.model import AudioSep
@@ -167,7 +167,7 @@ def test_ctrl_c_keeps_the_scored_items_and_a_rerun_resumes(tmp_path, monkeypatch
     with open(tmp_path / "part" / "clotho" / "items.csv", newline="") as f:
         assert [r["key"] for r in csv.DictReader(f)] == ["0", "1", "2"]  # on disk, not only in memory
 
-    monkeypatch.setattr(audiosep.metrics, "score", real_score)
+    monkeypatch.setattr(audiosep.bench.runner, "score", real_score)
     separated = []
     real_forward = AudioSep.forward
     monkeypatch.setattr(AudioSep, "forward", lambda self, mix, cond: separated.append(len(mix)) or real_forward(self, mix, cond))

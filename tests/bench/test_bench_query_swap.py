@@ -15,7 +15,7 @@ import torch
 from bench_helpers import IdentityModel, interrupt_scoring_after, write_csv, write_wav
 from torch import nn
 
-import audiosep.metrics
+import audiosep.bench.runner
 from audiosep.bench import MetadataError, cli, markdown_table, prepare_benchmark, run_benchmark
 from audiosep.bench.aggregate import per_class, query_swap
 from audiosep.bench.results import BASE_COLUMNS
@@ -170,7 +170,7 @@ def test_resume_after_interruption_keeps_the_swap_columns(tmp_path, monkeypatch)
         run(meta, tmp_path / "part", BandModel(leak=0.5))
     with open(tmp_path / "part" / "items.csv", "a") as f:
         f.write("3,a high whistle,whistle,whistle,1.5")  # a row cut short by the interruption
-    monkeypatch.setattr(audiosep.metrics, "score", real_score)
+    monkeypatch.setattr(audiosep.bench.runner, "score", real_score)
     model = BandModel(leak=0.5)
     resumed = run(meta, tmp_path / "part", model)
     assert model.separated == 3

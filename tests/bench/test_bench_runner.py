@@ -10,6 +10,7 @@ import torch
 from bench_helpers import (SR, IdentityModel, interrupt_scoring_after, make_audioset, make_premixed, pair, tiny_model, write_csv,
                            write_wav)
 
+import audiosep.bench.runner
 import audiosep.metrics
 from audiosep.bench import BenchmarkDataError, BenchmarkError, run_benchmark
 from audiosep.bench.items import VOICEBANK_CLEAN, VOICEBANK_NOISY
@@ -132,7 +133,7 @@ def test_resume_after_interruption_gives_the_same_summary(tmp_path, monkeypatch)
     assert len(rows_of(tmp_path / "part")) == 3 and not (tmp_path / "part" / "summary.json").exists()
     with open(tmp_path / "part" / "items.csv", "a") as f:
         f.write('"class_id=5,index=001",Dog,5,1.0')  # a row cut short by the interruption
-    monkeypatch.setattr(audiosep.metrics, "score", real_score)
+    monkeypatch.setattr(audiosep.bench.runner, "score", real_score)
     model = IdentityModel()
     resumed = run("audioset", tmp_path, tmp_path / "part", model=model, batch_size=2)
     assert sum(model.batches) == 3  # only the remaining items were separated
