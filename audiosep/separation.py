@@ -361,15 +361,17 @@ def _run(model, source: Source, cond: Tensor | None, chunk_seconds, overlap_seco
 def _window_sizes(model, chunk_seconds: float, overlap_seconds: float) -> tuple[int, int, int]:
     """Window, overlap and fade in model-rate samples, aligned to the network's frame/pool grid.
 
-    The fade is half the requested overlap; on each side of it a window keeps at least half the
-    network's reach (:attr:`ResUNetConfig.context_frames`) of context, so chunking stays
-    >= 40 dB from the single pass (measured: 30 dB with a quarter of the reach, ~70 dB with half).
+    The fade is half the requested overlap; on each side of it a window keeps at least three
+    quarters of the network's reach (:attr:`ResUNetConfig.context_frames`) as context. Measured
+    with the bundled model, worst second around a seam against the single pass: 29 dB with half
+    the reach, 70 dB with three quarters, float rounding (~150 dB) with all of it; the work on
+    a 60 s input is 1.15, 1.23 and 1.29 times one pass (20 s windows).
     """
     msr = model.sample_rate
     cfg = getattr(model.separation_net, "config", None)
     hop = getattr(cfg, "hop_length", 0)
     align = hop * getattr(cfg, "time_downsample", 1) if hop else 1
-    context = (getattr(cfg, "context_frames", 0) + 1) // 2 * hop
+    context = (3 * getattr(cfg, "context_frames", 0) + 3) // 4 * hop
     window = max(int(round(chunk_seconds * msr)), 1)
     requested = min(int(round(overlap_seconds * msr)), window - 1)
     margin = max((requested - requested // 2) // 2, context)

@@ -262,7 +262,7 @@ def test_chunked_matches_single_pass_with_fixture_weights():
     assert snr_db(single, chunked) >= 30
 
 
-def test_default_windows_keep_half_the_reach_as_context_and_cost_at_most_25_percent_on_60s():
+def test_default_windows_keep_three_quarters_of_the_reach_as_context_and_cost_at_most_30_percent_on_60s():
     """Work counted in STFT frames the network runs (padded to its pooling grid)."""
     from types import SimpleNamespace
 
@@ -273,7 +273,7 @@ def test_default_windows_keep_half_the_reach_as_context_and_cost_at_most_25_perc
     fake = SimpleNamespace(sample_rate=cfg.sample_rate, separation_net=SimpleNamespace(config=cfg))
     window, overlap, fade = _window_sizes(fake, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS)
     assert (window - overlap) % (cfg.hop_length * cfg.time_downsample) == 0
-    assert (overlap - fade) // 2 >= cfg.context_frames * cfg.hop_length // 2
+    assert (overlap - fade) // 2 >= 3 * cfg.context_frames * cfg.hop_length // 4
     assert fade >= DEFAULT_OVERLAP_SECONDS * cfg.sample_rate // 2
 
     def frames(n):
@@ -282,7 +282,7 @@ def test_default_windows_keep_half_the_reach_as_context_and_cost_at_most_25_perc
 
     n = 60 * cfg.sample_rate
     chunked = sum(frames(w.stop - w.start) for w in plan_windows(n, window, overlap, fade))
-    assert chunked <= 1.25 * frames(n)
+    assert chunked <= 1.30 * frames(n)
 
 
 def test_context_frames_is_half_the_receptive_field():
@@ -298,6 +298,9 @@ def test_bundled_model_chunked_equals_single_pass_across_a_level_step():
     chunked = separate(x, "a dog barking", sample_rate=16000, chunk_seconds=6.0).audio
     assert snr_db(single, chunked) >= 40
     assert snr_db(single[len(x) // 2 :], chunked[len(x) // 2 :]) >= 40
+    # and locally: no half second, the seams included, is off by more than -60 dB
+    worst = min(snr_db(single[i : i + 8000], chunked[i : i + 8000]) for i in range(0, len(x) - 7999, 8000))
+    assert worst >= 60
 
 
 def test_integer_pcm_is_scaled_like_a_file(model):
