@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -23,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
                     f"(shipped configs: {', '.join(sorted(x.stem for x in CONFIG_DIR.glob('*.yaml')))}).",
     )
     p.add_argument("config", help="YAML config file, or the name of a shipped config (e.g. tiny_cpu)")
-    p.add_argument("--resume", metavar="PATH",
-                   help="checkpoint folder, or a run folder (its latest checkpoint), to continue from")
+    p.add_argument("--resume", metavar="PATH|auto",
+                   help="checkpoint folder, or a run folder (its latest checkpoint), to continue from; 'auto': "
+                        "training.out_dir's latest checkpoint if it has one, else start fresh (for requeued "
+                        "jobs and torchrun --max-restarts). Without --resume, training.out_dir must hold no run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=3e-4 --set training.steps=100")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -101,12 +104,17 @@ def _train(args: argparse.Namespace) -> int:
         print(config_yaml(config), end="")
         return 0
     from .distributed import shutdown_distributed
+    from .stopping import TrainingStopped
     from .trainer import Trainer
 
     trainer = None
     try:
         trainer = Trainer(config, resume=args.resume)
         trainer.fit()
+    except TrainingStopped as stop:  # SIGTERM / Ctrl-C: a checkpoint was saved
+        if trainer is None or trainer.info.is_main:
+            print(f"audiosep-train: {stop}", file=sys.stderr, flush=True)
+        return stop.exit_code
     finally:
         # Free the DDP reducer and its pending Gloo work while the interpreter is fully alive,
         # then leave the process group: left to interpreter shutdown, Gloo's threads can abort

@@ -105,6 +105,15 @@ def all_mean(value: float, info: DistInfo) -> float:
     return float(t) / info.world_size
 
 
+def all_max(value: int, info: DistInfo) -> int:
+    """Largest of an integer over the ranks (e.g. a stop request, agreed by everyone)."""
+    if not info.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t)
+
+
 class ShardedBatchSampler(torch.utils.data.Sampler[list[int]]):
     """This rank's index lists for the steps ``start_step .. steps_per_epoch - 1`` of one epoch.
 

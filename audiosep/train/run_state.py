@@ -18,6 +18,7 @@ so an interrupted save never leaves a half-written checkpoint as the latest.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -27,11 +28,15 @@ import torch
 from torch import nn
 
 from ..checkpoint import NET_FILE, read_state, save_separation_net
+from ..errors import UsageError
 from ..files import atomic_path
 from ..weight_files import WeightFileError, load_torch_file
 
 STATE_FILE = "training_state.pt"
 LATEST = "latest"
+METRICS_FILE = "metrics.jsonl"
+#: What a run writes into its ``out_dir``; any of them there means the folder holds a run.
+RUN_OUTPUTS = ("checkpoints", METRICS_FILE, "summary.txt", "final")
 STATE_FORMAT = "audiosep.training_state"
 STATE_VERSION = 1
 
@@ -118,3 +123,64 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module) -> dict[str, Any]:
         raise WeightFileError(f"{directory / STATE_FILE} is not an audiosep training state; resume from a folder audiosep-train wrote")
     state["directory"] = str(directory)
     return state
+
+
+def run_outputs(out_dir: str | os.PathLike) -> list[str]:
+    """The names of :data:`RUN_OUTPUTS` present in ``out_dir`` (empty: no run wrote there)."""
+    out_dir = Path(out_dir)
+    return [name for name in RUN_OUTPUTS if (out_dir / name).exists()]
+
+
+def choose_resume(out_dir: str | os.PathLike, resume: str | os.PathLike | None) -> Path | None:
+    """The checkpoint folder a run writing to ``out_dir`` continues from, or None (a fresh start).
+
+    ``resume`` is None (start fresh: ``out_dir`` must hold no earlier run), ``"auto"`` (the
+    latest checkpoint in ``out_dir`` if there is one, else a fresh start) or a checkpoint / run
+    folder. Two runs never share a folder: a fresh start into a folder with another run's
+    outputs, or a resume from elsewhere into such a folder, is a :class:`UsageError`.
+    """
+    out_dir = Path(out_dir)
+    found = run_outputs(out_dir)
+    if resume is not None and str(resume) == "auto":
+        if (out_dir / "checkpoints" / LATEST).is_file():
+            return resolve_checkpoint(out_dir)
+        if "checkpoints" in found and any((out_dir / "checkpoints").glob("step-*")):
+            raise UsageError(f"--resume auto: {out_dir}/checkpoints has checkpoints but no 'latest'; "
+                             f"pass --resume {out_dir}/checkpoints/step-NNNNNNNN")
+        return None  # nothing to resume: start fresh (metrics of a run stopped before its first checkpoint are dropped)
+    if resume is None:
+        if found:
+            raise UsageError(
+                f"training.out_dir {out_dir} already holds a run ({', '.join(found)}); continue it with "
+                f"--resume {out_dir} (or --resume auto), or set another training.out_dir")
+        return None
+    directory = resolve_checkpoint(resume)
+    own = out_dir / "checkpoints"
+    if found and directory.parent.resolve() != own.resolve():
+        raise UsageError(
+            f"training.out_dir {out_dir} holds another run ({', '.join(found)}) than the checkpoint "
+            f"{directory}; resume into an empty training.out_dir or resume {out_dir} itself")
+    later = sorted(p.name for p in own.glob("step-*") if p.is_dir() and p.name > directory.name) if found else []
+    if later:
+        raise UsageError(
+            f"{own} holds checkpoints after {directory.name} ({', '.join(later)}); resume from the latest "
+            f"(--resume {out_dir}) or move those folders away first")
+    return directory
+
+
+def drop_metrics_after(out_dir: str | os.PathLike, step: int) -> None:
+    """Rewrite ``<out_dir>/metrics.jsonl`` without the records past ``step`` (a resumed run
+    writes those steps again)."""
+    path = Path(out_dir) / METRICS_FILE
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        try:
+            record_step = json.loads(line).get("step", 0)
+        except (ValueError, AttributeError):
+            continue  # a line cut short by a killed writer
+        if isinstance(record_step, int) and record_step <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(kept))

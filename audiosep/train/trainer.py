@@ -36,12 +36,13 @@ from ..query import QueryEncoder
 from . import run_state as ckpt
 from .config import TrainConfig, config_yaml
 from .dataset import ClipDataset, collate_clips
-from .distributed import (DistInfo, ShardedBatchSampler, all_mean, barrier, convert_sync_batchnorm,
+from .distributed import (DistInfo, ShardedBatchSampler, all_max, all_mean, barrier, convert_sync_batchnorm,
                           derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
 from .losses import get_loss
 from .manifest import check_audio_files, read_manifests
 from .mixing import mix_batch
 from .queries import BatchQueries, build_training_encoder
+from .stopping import StopSignals, TrainingStopped, ignore_stop_signals
 
 
 @dataclass
@@ -159,8 +160,10 @@ class Trainer:
         Use this (frozen) encoder instead of building ``config.query_encoder``.
     dist_info : DistInfo, optional
         Default: from torchrun's environment (a single CPU/GPU process without it).
-    resume : path, optional
-        A checkpoint folder (or run folder: its latest checkpoint) to continue from.
+    resume : path or "auto", optional
+        A checkpoint folder (or run folder: its latest checkpoint) to continue from; ``"auto"``:
+        the latest checkpoint in ``training.out_dir`` if there is one, else a fresh start. Without
+        it ``training.out_dir`` must hold no earlier run (see :func:`run_state.choose_resume`).
     """
 
     def __init__(self, config: TrainConfig, *, query_encoder: QueryEncoder | None = None,
@@ -196,6 +199,7 @@ class Trainer:
         self.best_val: tuple[float, int] | None = None
         self.summary = TrainSummary(out_dir=str(self.out_dir))
         self._samples_before = 0  # samples of the runs this one resumes
+        resume = ckpt.choose_resume(self.out_dir, resume)
         state = ckpt.load_checkpoint(resume, net) if resume is not None else None
 
         if info.distributed:
@@ -330,7 +334,7 @@ class Trainer:
                                       world_size=self.info.world_size, seed=self.config.training.seed,
                                       epoch=epoch, start_step=start_step)
         return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_clips,
-                                           num_workers=data.num_workers,
+                                           num_workers=data.num_workers, worker_init_fn=ignore_stop_signals,
                                            pin_memory=self.device.type == "cuda")
 
     # -- validation -------------------------------------------------------------------------
@@ -383,9 +387,15 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> TrainSummary:
-        """Train until ``training.steps``; returns (and on rank 0 prints) the summary."""
+        """Train until ``training.steps``; returns (and on rank 0 prints) the summary.
+
+        SIGTERM or Ctrl-C (SIGINT) during training: every rank stops after the same step, a
+        checkpoint of it is saved and :class:`~audiosep.train.stopping.TrainingStopped` is raised.
+        """
         tr = self.config.training
         info = self.info
+        if info.is_main:
+            ckpt.drop_metrics_after(self.out_dir, self.step)
         log = RunLog(self.out_dir, enabled=info.is_main, progress=tr.progress, total=tr.steps, initial=self.step)
         summary = self.summary
         summary.start_step = self.step
@@ -393,7 +403,9 @@ class Trainer:
         window_loss, window_steps, window_t, reported_bad = 0.0, 0, time.perf_counter(), dict(self.bad_files)
         glob = self.config.data.batch_size * info.world_size
         self._set_train_mode()
+        signals, saved_at = StopSignals(), None
         try:
+            signals.__enter__()
             while self.step < tr.steps:
                 epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
                 for batch in self.loader(epoch, in_epoch):
@@ -420,9 +432,16 @@ class Trainer:
                         self._run_validation(log)
                     if tr.checkpoint_every and (self.step % tr.checkpoint_every == 0 or last):
                         self.save_checkpoint()
+                        saved_at = self.step
+                    signum = all_max(signals.requested, info)  # every rank stops after the same step
+                    if signum:
+                        if saved_at != self.step:
+                            self.save_checkpoint()
+                        raise TrainingStopped(signum, self.step, ckpt.checkpoint_dir(self.out_dir, self.step))
                     if last:
                         break
         finally:
+            signals.__exit__()
             log.close()
         summary.steps = self.step
         summary.seconds = time.perf_counter() - t_start
@@ -470,7 +489,7 @@ class RunLog:
         if not enabled:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.file = open(out_dir / "metrics.jsonl", "a", buffering=1)
+        self.file = open(out_dir / ckpt.METRICS_FILE, "a", buffering=1)
         try:
             from torch.utils.tensorboard import SummaryWriter
 

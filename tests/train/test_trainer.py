@@ -118,7 +118,8 @@ def test_resume_is_exact_mid_epoch(tones, tmp_path):
     worst = max(float((pa[k].float() - pb[k].float()).abs().max()) for k in pa)
     assert worst <= 1e-6, worst
     # and training did move the weights
-    fresh = Trainer(straight, query_encoder=ToyEncoder())
+    fresh = Trainer(dataclasses.replace(straight, training=dataclasses.replace(
+        straight.training, out_dir=str(tmp_path / "fresh"))), query_encoder=ToyEncoder())
     moved = max(float((pa[k].float() - v.float()).abs().max()) for k, v in params(fresh.net).items())
     assert moved > 1e-3
     # fine-tuning starts from the exported weights (init_from)
