@@ -204,6 +204,7 @@ class TrainingConfig(_Section):
     init_from: str | None = None
     out_dir: str = "runs/audiosep"
     device: str = "auto"
+    dist_timeout_s: float = 600.0
     progress: bool = True
     compile: bool = False
     channels_last: bool = False
@@ -218,6 +219,7 @@ class TrainingConfig(_Section):
         self._require(self.loss in LOSSES, "loss", f"must be one of {sorted(LOSSES)}")
         self._require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
                       "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        self._require(self.dist_timeout_s > 0, "dist_timeout_s", "must be > 0 (seconds)")
         self._require(not (self.sync_batchnorm and self.freeze_batchnorm), "sync_batchnorm",
                       f"cannot be combined with {self._key('freeze_batchnorm')} (frozen statistics need no sync)")
 

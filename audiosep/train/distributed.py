@@ -12,6 +12,7 @@ what the ranks see, in rank order, and a run resumed at any step continues the s
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 from dataclasses import dataclass
@@ -64,8 +65,13 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init_distributed(device_preference: str = "auto") -> DistInfo:
-    """Join the process group described by torchrun's environment, if any."""
+def init_distributed(device_preference: str = "auto", timeout_s: float = 600.0) -> DistInfo:
+    """Join the process group described by torchrun's environment, if any.
+
+    ``timeout_s`` bounds every collective: a rank that stalls (stopped, hung in I/O, dead
+    without its peers noticing) makes the others fail with an error after this many seconds
+    instead of waiting forever.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -73,7 +79,8 @@ def init_distributed(device_preference: str = "auto") -> DistInfo:
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://",
+                                timeout=datetime.timedelta(seconds=timeout_s))
     return DistInfo(rank, world, local_rank, device)
 
 

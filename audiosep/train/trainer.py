@@ -174,7 +174,7 @@ class Trainer:
             config = adopt_starting_point(config, net, None if query_encoder is not None else encoder_cfg)
         self.config = cfg = config
         tr = cfg.training
-        self.info = info = dist_info or init_distributed(tr.device)
+        self.info = info = dist_info or init_distributed(tr.device, tr.dist_timeout_s)
         self.device = info.device
         self.out_dir = Path(tr.out_dir)
         self.encoder = query_encoder if query_encoder is not None else build_training_encoder(cfg.query_encoder)

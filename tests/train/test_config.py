@@ -28,6 +28,7 @@ def with_(section, **values):
     (with_("optim", betas=[0.9]), "optim.betas must be two numbers in [0, 1)"),
     (with_("training", precision="fp16"), "training.precision must be one of ('fp32', 'bf16'), got 'fp16'"),
     (with_("training", steps="many"), "training.steps must be an integer, got 'many'"),
+    (with_("training", dist_timeout_s=0), "training.dist_timeout_s must be > 0 (seconds), got 0"),
     (with_("training", grad_clip=0), "training.grad_clip must be > 0"),
     (with_("training", loss="l3"), "training.loss must be one of"),
     (with_("training", sync_batchnorm=True, freeze_batchnorm=True), "training.sync_batchnorm cannot be"),

@@ -95,3 +95,79 @@ def test_pick_device_names_the_fix_and_maps_cuda_to_the_local_rank():
                 pick_device(wanted)
     else:
         assert pick_device("cuda", local_rank=0) == torch.device("cuda", 0)
+
+
+def test_dist_timeout_s_reaches_the_process_group(tmp_path, monkeypatch):
+    import datetime
+
+    import torch.distributed as dist
+
+    from audiosep.train import distributed, trainer
+
+    seen = {}
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: seen.update(backend=backend, **kw))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    info = distributed.init_distributed("cpu", timeout_s=42.5)
+    assert info.rank == 1 and seen == {"backend": "gloo", "init_method": "env://",
+                                       "timeout": datetime.timedelta(seconds=42.5)}
+
+    # the trainer passes training.dist_timeout_s (default 600 s)
+    calls = []
+
+    def stop(device, timeout_s):
+        calls.append(timeout_s)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(trainer, "init_distributed", stop)
+    raw = raw_config(tmp_path / "none.json", tmp_path / "run", batch=3, bn="frozen")
+    for extra, expected in (({}, 600.0), ({"dist_timeout_s": 7}, 7.0)):
+        raw["training"].update(extra)
+        with pytest.raises(RuntimeError, match="stop here"):
+            Trainer(config_from_dict(raw))
+    assert calls == [600.0, 7.0]
+
+
+STALL = """
+import os, sys, time, torch, torch.distributed as dist
+from audiosep.train.distributed import init_distributed
+info = init_distributed("cpu", timeout_s=float(sys.argv[1]))
+if info.rank == 1:
+    time.sleep(60)  # a stalled rank
+t0 = time.monotonic()
+try:
+    dist.all_reduce(torch.ones(1))
+except Exception as err:
+    print(f"rank0 failed after {time.monotonic() - t0:.1f} s: {type(err).__name__}", flush=True)
+    os._exit(3)
+"""
+
+
+def test_a_stalled_rank_ends_the_job_after_dist_timeout_s(tmp_path):
+    """Rank 1 stops answering; rank 0's collective fails after training.dist_timeout_s instead of
+    hanging (the job then ends: torchrun tears the other rank down)."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "stall.py"
+    script.write_text(STALL)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "PYTHONPATH": root, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen([sys.executable, str(script), "2"], env=env, stdout=subprocess.PIPE, text=True))
+    try:
+        start = time.monotonic()
+        out, _ = procs[0].communicate(timeout=40)
+        assert procs[0].returncode == 3, out
+        assert "rank0 failed after" in out and float(out.split("after ")[1].split(" s")[0]) < 10
+        assert time.monotonic() - start < 30
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
