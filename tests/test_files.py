@@ -24,6 +24,19 @@ def test_written_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
 
 
+def test_a_writer_that_makes_the_file_anew_still_gets_the_umask_mode(tmp_path):
+    """safetensors' save_file replaces the temporary file with a 0600 one of its own."""
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.bin") as tmp:
+            tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o644
+
+
 def test_failure_leaves_the_target_and_no_temporary_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")

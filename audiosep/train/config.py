@@ -370,10 +370,21 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
     return TrainConfig(**kwargs)
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """The safe loader without timestamps: ``2024-01-01`` stays a string (configs hold no dates),
+    so only numbers, booleans, null, lists and mappings change type."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _yaml(text: str, where: str) -> Any:
-    """``text`` parsed as YAML (safe loader); errors name ``where`` and the line."""
+    """``text`` parsed as YAML (safe loader, no timestamps); errors name ``where`` and the line."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_PlainLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -152,6 +152,19 @@ def test_overrides_and_manifest_paths(tmp_path, monkeypatch):
         load_config(path, ["optim.lr"])
 
 
+def test_date_like_values_stay_strings(tmp_path, monkeypatch):
+    """YAML would read 2024-01-01 as a date; config values are never dates."""
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(GOOD) + "\n".join(["training:", "  out_dir: 2024-01-02", ""]))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path, ["query_encoder.model_dir=2024-01-01", "data.val_manifests=[2024-01-01T10:00:00]",
+                             "training.steps=12", "training.grad_clip=1e-1", "data.random_crop=false"])
+    assert cfg.query_encoder["model_dir"] == "2024-01-01"
+    assert cfg.data.val_manifests == (str(tmp_path / "2024-01-01T10:00:00"),)
+    assert cfg.training.out_dir == "2024-01-02"
+    assert (cfg.training.steps, cfg.training.grad_clip, cfg.data.random_crop) == (12, 0.1, False)
+
+
 def test_tiny_cpu_yaml_and_cli_errors(capsys):
     cfg = load_config(CONFIG_DIR / "tiny_cpu.yaml")
     assert cfg.query_encoder["kind"] == "minilm" and cfg.model.condition_dim == 384

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -75,9 +76,17 @@ def test_rerun_into_a_used_folder_is_refused_and_resume_auto_continues(tones, tm
 
 
 def test_resume_auto_without_a_checkpoint_starts_fresh(tones, tmp_path, capsys):
+    """... and the files written follow the umask (safetensors files were 0600)."""
     config = str(write_config(tmp_path, tones[0], steps=2))
-    assert main([config, "--resume", "auto"]) == 0
+    old = os.umask(0o022)
+    try:
+        assert main([config, "--resume", "auto"]) == 0
+    finally:
+        os.umask(old)
     assert "trained steps 0 -> 2" in capsys.readouterr().out
+    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and "tensorboard" not in p.parts]
+    assert {p.suffix for p in written} >= {".safetensors", ".pt", ".json", ".yaml", ".jsonl"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o644" for p in written}
 
 
 def test_resume_drops_metrics_past_the_checkpoint(tones, tmp_path, capsys):
