@@ -11,7 +11,10 @@ A checkpoint is a folder ``<out_dir>/checkpoints/step-<NNNNNNNN>/`` holding
   bad-file counts, best validation score. It holds only tensors and plain Python values and is
   read with :func:`audiosep.weight_files.load_torch_file` in strict mode (a file naming any other
   class is refused, nothing in it runs);
-* ``config.yaml`` -- the run's config, for the record.
+* ``config.yaml`` -- the run's config, for the record;
+* ``config.json`` -- the model config of an ``AudioSep.save_pretrained`` folder (query encoder
+  named, not copied), so ``AudioSep.from_pretrained`` and ``audiosep separate --model`` load any
+  checkpoint.
 
 Every file is written atomically and ``checkpoints/latest`` (the folder name) is updated last,
 so an interrupted save never leaves a half-written checkpoint as the latest.
@@ -30,6 +33,8 @@ from torch import nn
 from ..checkpoint import NET_FILE, read_state, save_separation_net
 from ..errors import UsageError
 from ..files import atomic_path
+from ..model import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION
+from ..query import QueryEncoder
 from ..weight_files import WeightFileError, load_torch_file
 
 STATE_FILE = "training_state.pt"
@@ -64,10 +69,15 @@ def checkpoint_dir(out_dir: str | os.PathLike, step: int) -> Path:
     return Path(out_dir) / "checkpoints" / f"step-{step:08d}"
 
 
-def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], config_yaml: str | None = None) -> Path:
-    """Write one checkpoint folder and point ``<parent>/latest`` at it."""
+def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], config_yaml: str | None = None,
+                    model_config: dict[str, Any] | None = None) -> Path:
+    """Write one checkpoint folder and point ``<parent>/latest`` at it; ``model_config`` is
+    written as its ``config.json`` (see :func:`model_config`)."""
     directory.mkdir(parents=True, exist_ok=True)
     save_separation_net(net, directory / NET_FILE)
+    if model_config is not None:
+        with atomic_path(directory / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(model_config, indent=2) + "\n")
     payload = {"format": STATE_FORMAT, "version": STATE_VERSION, **state}
     with atomic_path(directory / STATE_FILE) as tmp:
         torch.save(payload, tmp)
@@ -77,6 +87,20 @@ def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], conf
     with atomic_path(directory.parent / LATEST) as tmp:
         tmp.write_text(directory.name + "\n")
     return directory
+
+
+def model_config(net_config: dict[str, Any], sample_rate: int, encoder: QueryEncoder) -> dict[str, Any]:
+    """The ``config.json`` of an ``AudioSep.save_pretrained`` folder for a checkpoint, so that
+    ``AudioSep.from_pretrained(CHECKPOINT_DIR)`` (and ``audiosep separate --model``) loads it.
+
+    The query encoder's files are not copied into every checkpoint: it is named by its config,
+    with relative paths that exist here made absolute (the folder itself has no
+    ``query_encoder/``)."""
+    encoder_cfg = {k: str(Path(v).resolve()) if isinstance(v, str) and k != "kind" and not os.path.isabs(v)
+                   and Path(v).exists() else v
+                   for k, v in encoder.config_dict().items()}
+    return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "sample_rate": sample_rate,
+            "separation_net": net_config, "query_encoder": encoder_cfg}
 
 
 def prune_checkpoints(root: Path, keep: int) -> None:

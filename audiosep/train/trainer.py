@@ -274,8 +274,9 @@ class Trainer:
         path = None
         self._merge_bad_files()  # collective: every rank calls it
         if self.info.is_main:
+            model_cfg = ckpt.model_config(self.net.config.to_dict(), self.config.data.sample_rate, self.encoder)
             path = ckpt.save_checkpoint(ckpt.checkpoint_dir(self.out_dir, self.step), self.net,
-                                        self.training_state(), config_yaml(self.config))
+                                        self.training_state(), config_yaml(self.config), model_cfg)
             ckpt.prune_checkpoints(path.parent, self.config.training.keep_checkpoints)
         barrier(self.info)
         return path

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from audiosep import AudioSep
 from audiosep.train.cli import main, write_tone_dataset
 
 SR = 8000
@@ -66,6 +68,14 @@ def test_rerun_into_a_used_folder_is_refused_and_resume_auto_continues(tones, tm
     assert metric_steps(run) == [1, 2, 3, 4, 5, 6]
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000006"
     assert (run / "checkpoints" / "step-00000006" / "training_state.pt").is_file()
+
+    # every checkpoint is a model folder: from_pretrained (audiosep separate --model) loads it
+    final = AudioSep.from_pretrained(run / "final").separation_net.state_dict()
+    last = AudioSep.from_pretrained(run / "checkpoints" / "step-00000006")
+    assert last.query_encoder.kind == "hashed" and last.sample_rate == SR
+    assert all(torch.equal(v, final[k]) for k, v in last.separation_net.state_dict().items())
+    earlier = AudioSep.from_pretrained(run / "checkpoints" / "step-00000004").separation_net.state_dict()
+    assert any(not torch.equal(v, final[k]) for k, v in earlier.items())
 
     # resuming another run's checkpoint into this folder would mix two runs
     other = str(write_config(tmp_path / "o", tones[0], out_dir=str(tmp_path / "other")))
