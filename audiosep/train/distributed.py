@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..devices import check_device
+from ..errors import AudiosepError
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -82,6 +83,23 @@ def init_distributed(device_preference: str = "auto", timeout_s: float = 600.0) 
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://",
                                 timeout=datetime.timedelta(seconds=timeout_s))
     return DistInfo(rank, world, local_rank, device)
+
+
+class CollectiveTimeout(AudiosepError, RuntimeError):
+    """A collective of a multi-process run failed or timed out (another process stalled or died);
+    ``audiosep-train`` prints it as one line."""
+
+
+def collective_failure(err: BaseException, info: DistInfo, timeout_s: float) -> CollectiveTimeout | None:
+    """``err`` as a one-line :class:`CollectiveTimeout` naming this rank and
+    ``training.dist_timeout_s`` when it is a failed collective of a multi-process run, else None."""
+    timed_out = isinstance(err, RuntimeError) and "timed out" in str(err).lower()
+    if not info.distributed or not (isinstance(err, dist.DistError) or timed_out):
+        return None
+    what = f"timed out (training.dist_timeout_s = {timeout_s:g} s)" if timed_out else "failed"
+    detail = " ".join(str(err).split())[:300]
+    return CollectiveTimeout(f"rank {info.rank} of {info.world_size}: a collective operation {what}: another "
+                             f"process stalled or died; see its log ({detail})")
 
 
 def shutdown_distributed() -> None:

@@ -36,8 +36,8 @@ from ..query import QueryEncoder
 from . import run_state as ckpt
 from .config import TrainConfig, config_yaml
 from .dataset import ClipDataset, collate_clips
-from .distributed import (DistInfo, ShardedBatchSampler, all_max, all_mean, barrier, convert_sync_batchnorm,
-                          derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
+from .distributed import (DistInfo, ShardedBatchSampler, all_max, all_mean, barrier, collective_failure,
+                          convert_sync_batchnorm, derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
 from .losses import get_loss
 from .manifest import check_audio_files, read_manifests
 from .mixing import mix_batch
@@ -441,6 +441,11 @@ class Trainer:
                         raise TrainingStopped(signum, self.step, ckpt.checkpoint_dir(self.out_dir, self.step))
                     if last:
                         break
+        except RuntimeError as err:
+            failure = collective_failure(err, info, tr.dist_timeout_s)
+            if failure is None:
+                raise
+            raise failure from err
         finally:
             signals.__exit__()
             log.close()

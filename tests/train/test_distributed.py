@@ -129,6 +129,18 @@ def test_dist_timeout_s_reaches_the_process_group(tmp_path, monkeypatch):
     assert calls == [600.0, 7.0]
 
 
+def test_a_timed_out_collective_is_one_error_naming_the_rank():
+    from audiosep.train.distributed import collective_failure
+
+    gloo = RuntimeError("[../gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 2000ms\nfor recv operation")
+    err = collective_failure(gloo, DistInfo(rank=3, world_size=4), 2.0)
+    assert str(err).startswith("rank 3 of 4: a collective operation timed out (training.dist_timeout_s = 2 s): "
+                               "another process stalled or died; see its log ([../gloo")
+    assert "\n" not in str(err)
+    assert collective_failure(gloo, DistInfo(), 2.0) is None  # one process: not a collective
+    assert collective_failure(RuntimeError("shape mismatch"), DistInfo(rank=1, world_size=2), 2.0) is None
+
+
 STALL = """
 import os, sys, time, torch, torch.distributed as dist
 from audiosep.train.distributed import init_distributed
