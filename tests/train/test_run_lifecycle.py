@@ -153,3 +153,41 @@ def test_signal_saves_a_checkpoint_and_resume_continues(tones, tmp_path, capsys,
     assert main([config, "--resume", str(run), "--set", f"training.steps={step + 2}"]) == 0
     assert f"trained steps {step} -> {step + 2}" in capsys.readouterr().out
     assert metric_steps(run) == list(range(1, step + 3))
+
+
+def test_sigterm_to_one_rank_stops_both_after_the_same_step(tones, tmp_path):
+    """Two Gloo processes; only rank 1 gets SIGTERM: rank 0 learns it through the per-step stop
+    all-reduce, both stop after the same step and rank 0 saves that step's checkpoint."""
+    import socket
+
+    config = str(write_config(tmp_path, tones[0], steps=100000, checkpoint_every=0))
+    run = tmp_path / "run"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONWARNINGS": "ignore",
+               "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "audiosep.train", config], env=env, cwd=tmp_path,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+                (run / "metrics.jsonl").is_file() and len(metric_steps(run)) >= 2):
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGTERM)
+        results = [p.communicate(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert [p.returncode for p in procs] == [143, 143], results
+    step = int((run / "checkpoints" / "latest").read_text().strip().split("-")[1])
+    assert results[0][1].strip() == (
+        f"audiosep-train: stopped by SIGTERM after step {step}; checkpoint saved to "
+        f"{run}/checkpoints/step-{step:08d}; continue with --resume {run} (or --resume auto)")
+    assert results[1][1].strip() == ""  # one line for the job, from rank 0
+    assert (run / "checkpoints" / f"step-{step:08d}" / "training_state.pt").is_file()
