@@ -243,6 +243,7 @@ class Trainer:
             "step": self.step, "epoch": epoch, "epoch_step": in_epoch,
             "global_batch": self.config.data.batch_size * self.info.world_size,
             "world_size": self.info.world_size, "seed": self.config.training.seed,
+            "mix_group": self.config.mixing.group_size or self.config.data.batch_size,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": ckpt.rng_states(), "bad_files": dict(self.bad_files),
             "best_val": list(self.best_val) if self.best_val else None,
@@ -259,6 +260,13 @@ class Trainer:
                 f"seed {state['seed']}, this run has {glob} and {self.config.training.seed}; the data order "
                 "would change. Resume with the same data.batch_size x processes and training.seed"
             )
+        group = self.config.mixing.group_size or self.config.data.batch_size
+        if state.get("mix_group", group) != group:  # (checkpoints before mix_group was saved: not checked)
+            raise ValueError(
+                f"checkpoint {state['directory']} mixed clips in groups of {state['mix_group']} ({state['world_size']} "
+                f"process(es)), this run in groups of {group} ({self.info.world_size} x data.batch_size "
+                f"{self.config.data.batch_size}); the mixtures would change. Set mixing.group_size: "
+                f"{state['mix_group']} (it must divide data.batch_size) or resume on {state['world_size']} process(es)")
         self.net.load_state_dict(state.get("bn_batches", {}), strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

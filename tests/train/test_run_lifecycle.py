@@ -191,3 +191,19 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_step(tones, tmp_path):
         f"{run}/checkpoints/step-{step:08d}; continue with --resume {run} (or --resume auto)")
     assert results[1][1].strip() == ""  # one line for the job, from rank 0
     assert (run / "checkpoints" / f"step-{step:08d}" / "training_state.pt").is_file()
+
+
+def test_resume_that_would_change_the_mixing_groups_is_refused(tones, tmp_path, capsys):
+    """Resuming on another number of processes keeps the global batch but, with mixing.group_size
+    null, changes which clips are mixed together: refused unless the group size is kept."""
+    config = str(write_config(tmp_path, tones[0], steps=2))
+    run = tmp_path / "run"
+    assert main([config]) == 0  # one process, batch 4: groups of 4
+    capsys.readouterr()
+    # as 2 processes x batch 2 would be: groups of 2
+    assert main([config, "--resume", "auto", "--set", "training.steps=3", "--set", "mixing.group_size=2"]) == 2
+    err = capsys.readouterr().err
+    assert (f"checkpoint {run}/checkpoints/step-00000002 mixed clips in groups of 4 (1 process(es)), this run in "
+            "groups of 2 (1 x data.batch_size 4); the mixtures would change. Set mixing.group_size: 4") in err
+    assert main([config, "--resume", "auto", "--set", "training.steps=3", "--set", "mixing.group_size=4"]) == 0
+    assert "trained steps 2 -> 3" in capsys.readouterr().out
