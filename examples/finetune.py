@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--segment-seconds", type=float, default=None, help="clip length (default: the config's)")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
     parser.add_argument("--out", default="runs/finetuned", help="run folder (default runs/finetuned)")
+    parser.add_argument("--resume", default=None, metavar="PATH|auto",
+                        help="continue a stopped run: its folder, a checkpoint, or auto (the --out folder's "
+                             "latest checkpoint if any); without it a used --out folder is refused")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="any other config override, e.g. --set training.val_every=50")
     args = parser.parse_args(argv)
@@ -90,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         init_from = str(Path(init_from).resolve())  # a folder or file, not a bundle name
     model = starting_model(init_from)
     config = load_config(resolve_config_path(args.config), finetune_overrides(args, init_from, model))
-    trainer = Trainer(config, query_encoder=model.query_encoder if model is not None else None)
+    trainer = Trainer(config, resume=args.resume, query_encoder=model.query_encoder if model is not None else None)
     del model  # the trainer loaded its own copy of the weights from training.init_from
 
     before = trainer.validate()  # {} without validation clips
@@ -105,4 +108,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from audiosep.cli.runner import run_command
+
+    raise SystemExit(run_command("finetune.py", lambda: main() and 0))  # bad input: one line, exit 2

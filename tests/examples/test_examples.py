@@ -231,3 +231,10 @@ def test_finetune_example(tmp_path, capsys, model_dir):
     assert y.shape == (1, 1, 8000) and torch.isfinite(y).all()
     text = capsys.readouterr().out
     assert "before" in text and f"{result['before']['val_sdri']:8.3f}" in text
+    # a second run into the same folder is refused; --resume auto continues it
+    argv = ["--train", str(train), "--init-from", str(model_dir), "--steps", "4", "--batch-size", "4",
+            "--segment-seconds", "0.5", "--device", "cpu", "--out", str(out)]
+    with pytest.raises(ValueError, match="--resume auto"):
+        example.main(argv)
+    resumed = example.main(argv + ["--resume", "auto"])["summary"]
+    assert (resumed.start_step, resumed.steps) == (3, 4)  # one more step, from the first run's last checkpoint
