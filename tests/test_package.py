@@ -56,7 +56,7 @@ def test_extras_are_the_ones_the_code_imports():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     assert set(cfg["options.extras_require"]) == {"train", "bench", "test"}
-    sources = {"train": "audiosep/train/trainer.py", "bench": "audiosep/bench/extras.py"}
+    sources = {"train": "audiosep/train/run_log.py", "bench": "audiosep/bench/extras.py"}
     imports = {"train": ["torch.utils.tensorboard"], "bench": ["pesq", "pystoi"]}
     for extra, path in sources.items():
         text = (ROOT / path).read_text()
