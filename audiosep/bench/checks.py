@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..files import existing_folder
 from .errors import BenchmarkError
 
 
@@ -39,9 +40,7 @@ def check_out_dir(path: str | os.PathLike) -> Path:
     """``path`` when a results folder can be made or reused there; else a :class:`BenchmarkError`
     naming the regular file in the way or the folder that cannot be written."""
     path = Path(path)
-    parent = path
-    while not parent.exists() and parent != parent.parent:  # the nearest existing folder (or file)
-        parent = parent.parent
+    parent = existing_folder(path)  # the nearest existing folder (or file)
     if parent.exists() and not parent.is_dir():
         where = "" if parent == path else f" (in the way of {path})"
         raise BenchmarkError(f"results folder {parent} is a file{where}; pass a folder with --out")
