@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..cli.runner import run_command
+from ..cli.runner import OneLineParser, run_command
 from ..devices import default_batch_size, resolve_device
 from ..files import atomic_path
 from ..pretrained import DEFAULT_MODEL
@@ -31,7 +31,7 @@ DEFAULT_OUT = "bench-results"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="audiosep-bench", description="Evaluate AudioSep models with the reference protocols.")
+    p = OneLineParser(prog="audiosep-bench", description="Evaluate AudioSep models with the reference protocols.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the benchmarks and the released AudioSep numbers")
     r = sub.add_parser("run", help="evaluate a model on one or more benchmarks")

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..cli.runner import run_command
+from ..cli.runner import OneLineParser, run_command
 from ..errors import UsageError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="audiosep-train",
         description="Train an AudioSep separation network from a YAML config "
                     f"(shipped configs: {', '.join(sorted(x.stem for x in CONFIG_DIR.glob('*.yaml')))}).",

@@ -57,3 +57,20 @@ def test_bad_device_is_a_usage_error(device):
 
     with pytest.raises(UsageError, match="use 'cuda', 'mps' or 'cpu'"):
         check_device(device)
+
+
+@pytest.mark.parametrize("prog,argv,message", [
+    ("audiosep-bench", ["run", "custom", "--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
+    ("audiosep-bench", ["frobnicate"], "invalid choice: 'frobnicate'"),
+    ("audiosep-train", [], "the following arguments are required: config"),
+])
+def test_bench_and_train_argument_errors_are_one_line_like_audiosep(prog, argv, message, capsys):
+    from audiosep.bench.cli import main as bench_main
+    from audiosep.train.cli import main as train_main
+
+    with pytest.raises(SystemExit) as exit_:
+        (bench_main if prog == "audiosep-bench" else train_main)(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == EXIT_USAGE and err.count("\n") == 1
+    # a sub-command's parser names it: "audiosep-bench run: error: ...; see 'audiosep-bench run --help'"
+    assert err.startswith(prog) and ": error: " in err and message in err and f"see '{prog}" in err
