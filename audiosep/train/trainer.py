@@ -27,7 +27,6 @@ import shutil
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,60 +52,10 @@ from .queries import BatchQueries, build_training_encoder
 from .run_log import RunLog, train_line, val_line
 from .schedule import lr_factor
 from .stopping import StopSignals, TrainingStopped, ignore_stop_signals
+from .summary import LogWindow, TrainSummary
 from .validation import build_val_batches, score
 
 __all__ = ["Trainer", "TrainSummary", "lr_factor", "starting_point", "adopt_starting_point"]
-
-
-@dataclass
-class TrainSummary:
-    """What a run did; :meth:`format` is the readable end-of-run report."""
-
-    start_step: int = 0
-    steps: int = 0
-    seconds: float = 0.0
-    samples: int = 0
-    first_loss: float | None = None
-    last_loss: float | None = None
-    best_val_sdri: float | None = None
-    best_val_step: int | None = None
-    last_val: dict[str, float] = field(default_factory=dict)
-    bad_files: dict[str, int] = field(default_factory=dict)
-    skipped_steps: int = 0
-    out_dir: str = ""
-    final_dir: str | None = None
-    best_dir: str | None = None
-    ema: bool = False
-
-    def format(self) -> str:
-        lines = [
-            f"trained steps {self.start_step} -> {self.steps} in {self.seconds:.1f} s "
-            f"({self.samples / max(self.seconds, 1e-9):.1f} samples/s)",
-            f"training loss: first logged {_fmt(self.first_loss)}, last logged {_fmt(self.last_loss)}",
-        ]
-        if self.best_val_sdri is not None:
-            lines.append(f"best validation SDRi {self.best_val_sdri:.2f} dB at step {self.best_val_step}; "
-                         f"last: " + ", ".join(f"{k} {v:.3f}" for k, v in self.last_val.items()))
-        if self.skipped_steps:
-            lines.append(f"fp16: {self.skipped_steps} step(s) skipped for inf/nan gradients (loss scale lowered)")
-        if self.bad_files:
-            lines.append(f"bad files skipped: {len(self.bad_files)} file(s), "
-                         f"{sum(self.bad_files.values())} time(s)")
-            lines += [f"  {n:5d} x {p}" for p, n in sorted(self.bad_files.items(), key=lambda kv: -kv[1])[:20]]
-        else:
-            lines.append("bad files skipped: none")
-        lines.append(f"outputs: {self.out_dir}")
-        weights = "EMA weights" if self.ema else "weights"
-        if self.final_dir:
-            lines.append(f"final model (the {weights} of step {self.steps}): {self.final_dir}")
-        if self.best_dir:
-            lines.append(f"best model (the {weights} of step {self.best_val_step}, validation SDRi "
-                         f"{self.best_val_sdri:.2f} dB): {self.best_dir}")
-        return "\n".join(lines)
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.5f}"
 
 
 def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]:
@@ -472,7 +421,7 @@ class Trainer:
         summary = self.summary
         summary.start_step = self.step
         t_start = time.perf_counter()
-        window = _Window(time.perf_counter(), dict(self.bad_files), self.skipped_steps)
+        window = LogWindow(time.perf_counter(), dict(self.bad_files), self.skipped_steps)
         glob = self.global_batch
         self._set_train_mode()
         signals, saved_at, steps = StopSignals(), None, None
@@ -526,7 +475,7 @@ class Trainer:
         barrier(info)
         return summary
 
-    def _log_window(self, window: "_Window", epoch: int, t_start: float) -> None:
+    def _log_window(self, window: LogWindow, epoch: int, t_start: float) -> None:
         """Write (metrics.jsonl, TensorBoard, tracker) and print the means of the steps since the last log."""
         info, tr = self.info, self.config.training
         mean_loss = all_mean(window.loss / window.steps, info)
@@ -600,30 +549,3 @@ class Trainer:
         """Write an ``AudioSep.save_pretrained`` folder of the current weights (the EMA weights
         when ``training.ema_decay`` is set)."""
         return AudioSep(self._clean_net(), self.encoder, name="trained").save_pretrained(directory, overwrite=True)
-
-
-@dataclass
-class _Window:
-    """Sums over the steps since the last log line."""
-
-    t0: float
-    bad: dict[str, int]
-    skipped: int
-    loss: float = 0.0
-    steps: int = 0
-    waited: float = 0.0
-    norms: list[float] = field(default_factory=list)
-
-    def add(self, loss: float, norm: float, waited: float) -> None:
-        self.loss += loss
-        self.steps += 1
-        self.waited += waited
-        if math.isfinite(norm):
-            self.norms.append(norm)
-
-    def mean_norm(self) -> float | None:
-        return sum(self.norms) / len(self.norms) if self.norms else None
-
-    def reset(self, t0: float, bad: dict[str, int], skipped: int) -> None:
-        self.t0, self.bad, self.skipped = t0, bad, skipped
-        self.loss, self.steps, self.waited, self.norms = 0.0, 0, 0.0, []
