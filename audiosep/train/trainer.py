@@ -201,6 +201,10 @@ class Trainer:
             self.queries.precompute([r.caption for r in records + self.val_records])
         if state is not None:
             self._restore(state)
+        if self.optimizer_steps_per_epoch < 1:
+            raise ValueError(f"{len(records)} training clips are fewer than one global batch ({data.batch_size} x "
+                             f"{info.world_size} x training.grad_accum_steps {self.accum}); lower data.batch_size "
+                             "or training.grad_accum_steps")
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -209,10 +213,9 @@ class Trainer:
         return self.config.data.batch_size * self.info.world_size * self.accum
 
     def training_state(self) -> dict[str, Any]:
-        # the data position counts loader batches: grad_accum_steps of them per optimizer step
-        epoch, in_epoch = divmod(self.step * self.accum, self.steps_per_epoch)
+        epoch, in_epoch = divmod(self.step, self.optimizer_steps_per_epoch)
         return {
-            "step": self.step, "epoch": epoch, "epoch_step": in_epoch,
+            "step": self.step, "epoch": epoch, "epoch_step": in_epoch * self.accum,  # (loader batches)
             "global_batch": self.global_batch, "grad_accum_steps": self.accum,
             "world_size": self.info.world_size, "seed": self.config.training.seed,
             "mix_group": self.config.mixing.group_size or self.config.data.batch_size,
@@ -382,26 +385,27 @@ class Trainer:
             self._set_train_mode()
 
     # -- the loop ---------------------------------------------------------------------------
+    @property
+    def optimizer_steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch: the loader's batches per epoch // ``grad_accum_steps`` (a
+        partial group at an epoch's end is dropped, as one process with the whole global batch drops it)."""
+        return self.steps_per_epoch // self.accum
+
     def _step_batches(self):
         """Yield ``(epoch, batches, seconds waited for them)`` per optimizer step from the current
-        step on: ``grad_accum_steps`` consecutive loader batches each (a step may straddle epochs)."""
-        position = self.step * self.accum  # loader batches consumed so far
-        group, waited = [], 0.0
+        step on: ``grad_accum_steps`` consecutive batches of the loader each."""
+        per_epoch, step = self.optimizer_steps_per_epoch, self.step
         while True:
-            epoch, in_epoch = divmod(position, self.steps_per_epoch)
-            batches = iter(self.loader(epoch, in_epoch))
-            while True:
-                t0 = time.perf_counter()
-                batch = next(batches, None)
-                waited += time.perf_counter() - t0
-                if batch is None:
-                    break
-                group.append(batch)
-                position += 1
-                if len(group) == self.accum:
-                    yield epoch, group, waited
-                    group, waited = [], 0.0
-            position = (epoch + 1) * self.steps_per_epoch
+            epoch, in_epoch = divmod(step, per_epoch)
+            batches = iter(self.loader(epoch, in_epoch * self.accum))
+            for _ in range(in_epoch, per_epoch):
+                group, waited = [], 0.0
+                for _ in range(self.accum):
+                    t0 = time.perf_counter()
+                    group.append(next(batches))
+                    waited += time.perf_counter() - t0
+                yield epoch, group, waited
+                step += 1
 
     def fit(self) -> TrainSummary:
         """Train until ``training.steps``; returns (and on rank 0 prints) the summary.
