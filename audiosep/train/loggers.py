@@ -20,9 +20,11 @@ def check_logger(training: TrainingConfig) -> None:
     name = training.logger
     if name is None:
         return
-    if name in sys.modules:  # already imported (or put there by a test)
-        return
-    if importlib.util.find_spec(name) is None:
+    if name in sys.modules:  # imported already; None: blocked (``import`` raises ImportError)
+        missing = sys.modules[name] is None
+    else:
+        missing = importlib.util.find_spec(name) is None
+    if missing:
         raise ConfigError(f"training.logger is {name!r} but the {name} package is not installed; "
                           f"pip install {name} (or set training.logger: null)")
 
