@@ -82,12 +82,12 @@ def test_accumulating_two_batches_of_two_steps_like_one_batch_of_four(tones, tmp
 def test_resume_with_accumulation_ema_and_fp16_is_exact(tones, tmp_path):
     """2N steps straight == N, resume, N more: raw weights, EMA weights, gradient-scaler state."""
     train, _ = tones
-    opts = dict(batch=2, grad_accum_steps=2, ema_decay=0.7, precision="fp16", checkpoint_every=2)
+    opts = dict(batch=2, grad_accum_steps=2, ema_decay=0.7, precision="fp16", checkpoint_every=2, steps=3)
     a = Trainer(make_config(train, tmp_path / "a", **opts))
     a.fit()
     ckpt = tmp_path / "a" / "checkpoints" / "step-00000002"
     b = Trainer(make_config(train, tmp_path / "b", **opts), resume=ckpt)
-    assert b.step == 2
+    assert b.step == 2 and b.scaler.state_dict() == torch.load(ckpt / "training_state.pt", weights_only=True)["scaler"]
     b.fit()
     assert max_diff(weights(a.net), weights(b.net)) <= 1e-6
     assert max_diff(a.ema.state_dict(), b.ema.state_dict()) <= 1e-6
@@ -104,8 +104,8 @@ def test_resume_with_accumulation_ema_and_fp16_is_exact(tones, tmp_path):
 def test_ema_is_the_hand_computed_average_and_is_what_validation_and_exports_use(tones, tmp_path):
     train, val = tones
     run = tmp_path / "run"
-    cfg = make_config(train, run, val=val, steps=5, ema_decay=0.8, ema_start_step=2, val_every=5,
-                      checkpoint_every=5, log_every=5)
+    cfg = make_config(train, run, val=val, steps=4, ema_decay=0.8, ema_start_step=2, val_every=4,
+                      checkpoint_every=4, log_every=4)
     trainer = Trainer(cfg)
     raw = [weights(trainer.net)]
     step = trainer.train_step
@@ -118,21 +118,21 @@ def test_ema_is_the_hand_computed_average_and_is_what_validation_and_exports_use
     trainer.train_step = recording
     trainer.fit()
     expected = dict(raw[0])
-    for s in range(1, 6):  # steps before ema_start_step copy, later ones average
+    for s in range(1, 5):  # steps before ema_start_step copy, later ones average
         expected = {k: raw[s][k].clone() if s < 2 else 0.8 * expected[k] + 0.2 * raw[s][k] for k in expected}
     assert max_diff(trainer.ema.state_dict(), expected) < 1e-6
     assert max_diff(expected, raw[-1]) > 1e-4
     # final/, best/ and the checkpoint folder (as a model) hold the EMA weights; resuming reads the raw ones too
-    for folder in (run / "final", run / "best", run / "checkpoints" / "step-00000005"):
+    for folder in (run / "final", run / "best", run / "checkpoints" / "step-00000004"):
         net = AudioSep.from_pretrained(folder).separation_net
         assert max_diff(weights(net), expected) < 1e-6, folder
-    raw_file, _ = read_state(run / "checkpoints" / "step-00000005" / "separation_net.safetensors")
+    raw_file, _ = read_state(run / "checkpoints" / "step-00000004" / "separation_net.safetensors")
     assert max_diff({k: raw_file[k] for k in raw[-1]}, raw[-1]) == 0
     # the logged validation scored the EMA weights: an independent run starting from final/ agrees
     (logged,) = records(run, "val")
     again = Trainer(make_config(train, tmp_path / "again", val=val, init_from=str(run / "final")))
     assert again.validate()["val_sdri"] == pytest.approx(logged["val_sdri"], rel=1e-5)
-    assert "EMA weights of step 5" in (run / "summary.txt").read_text()
+    assert "EMA weights of step 4" in (run / "summary.txt").read_text()
 
 
 # -- schedule ----------------------------------------------------------------------------------
@@ -188,28 +188,28 @@ def fake_validation(trainer, sdris, snapshots):
 def test_best_holds_the_best_validated_step_and_survives_a_resume(tones, tmp_path, capsys):
     train, val = tones
     run = tmp_path / "run"
-    trainer = Trainer(make_config(train, run, val=val, steps=6, val_every=2, checkpoint_every=2))
+    trainer = Trainer(make_config(train, run, val=val, steps=3, val_every=1, checkpoint_every=3))
     snaps = {}
     fake_validation(trainer, [1.0, 5.0, 2.0], snaps)
     summary = trainer.fit()
     best = weights(AudioSep.from_pretrained(run / "best").separation_net)
     final = weights(AudioSep.from_pretrained(run / "final").separation_net)
-    assert max_diff(best, snaps[4]) == 0 and max_diff(final, snaps[6]) == 0 and max_diff(best, final) > 1e-4
-    assert (summary.best_val_step, summary.best_val_sdri) == (4, 5.0)
+    assert max_diff(best, snaps[2]) == 0 and max_diff(final, snaps[3]) == 0 and max_diff(best, final) > 1e-4
+    assert (summary.best_val_step, summary.best_val_sdri) == (2, 5.0)
     text = (run / "summary.txt").read_text()
-    assert f"best model (the weights of step 4, validation SDRi 5.00 dB): {run / 'best'}" in text
-    assert f"final model (the weights of step 6): {run / 'final'}" in text
+    assert f"best model (the weights of step 2, validation SDRi 5.00 dB): {run / 'best'}" in text
+    assert f"final model (the weights of step 3): {run / 'final'}" in text
     assert [r["new_best"] for r in records(run, "val")] == [True, True, False]
     assert not list(run.glob(".best.*"))  # no temporary folder left
     out = capsys.readouterr().out
-    assert "validation at step 4: SDRi 5.00 dB" in out and out.count("(new best)") == 2
+    assert "validation at step 2: SDRi 5.00 dB" in out and out.count("(new best)") == 2
 
-    # resumed, with worse scores: best/ and the summary keep step 4
-    again = Trainer(make_config(train, run, val=val, steps=8, val_every=2, checkpoint_every=2), resume=run)
+    # resumed, with worse scores: best/ and the summary keep step 2
+    again = Trainer(make_config(train, run, val=val, steps=4, val_every=1, checkpoint_every=3), resume=run)
     fake_validation(again, [0.0], {})
     summary = again.fit()
-    assert (summary.best_val_step, summary.best_val_sdri) == (4, 5.0)
-    assert max_diff(weights(AudioSep.from_pretrained(run / "best").separation_net), snaps[4]) == 0
+    assert (summary.best_val_step, summary.best_val_sdri) == (2, 5.0)
+    assert max_diff(weights(AudioSep.from_pretrained(run / "best").separation_net), snaps[2]) == 0
 
 
 # -- console and metrics --------------------------------------------------------------------
@@ -295,3 +295,52 @@ def test_a_missing_tracker_package_is_one_line_before_training(tones, tmp_path, 
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install wandb" in err and not (tmp_path / "run").exists()
+
+
+# -- validation over ranks ---------------------------------------------------------------------
+DDP_SCRIPT = """
+import json, sys
+from audiosep.train.config import load_config
+from audiosep.train.trainer import Trainer
+trainer = Trainer(load_config(sys.argv[1]))
+scores = trainer.validate()
+print("SCORES", trainer.info.rank, len(trainer._val_batches), json.dumps(scores), flush=True)
+trainer.fit()
+"""
+
+
+def test_validation_split_over_two_gloo_processes_equals_one_process(tones, tmp_path):
+    """6 validation clips in batches of 2: rank 0 scores batches 0 and 2, rank 1 batch 1; the
+    all-reduced means equal one process scoring all three, and only rank 0 prints."""
+    import os
+    import subprocess
+
+    train, val = tones
+    opts = dict(val=val, group=3, steps=2, val_every=2, log_every=1, freeze_batchnorm=True)
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(make_config(train, tmp_path / "ddp", batch=3, **opts).to_dict()))
+    script = tmp_path / "validate.py"
+    script.write_text(DDP_SCRIPT)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": root}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(path)], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("SCORES"):
+            _, rank, batches, scores = line.split(" ", 3)
+            ranks[int(rank)] = (int(batches), json.loads(scores))
+    assert {r: b for r, (b, _) in ranks.items()} == {0: 2, 1: 1}
+    assert ranks[0][1] == ranks[1][1]  # every rank gets the all-reduced scores
+
+    single = Trainer(make_config(train, tmp_path / "one", batch=6, **opts))
+    expected = single.validate()
+    assert len(single._val_batches) == 3
+    assert ranks[0][1] == pytest.approx(expected, rel=1e-6)
+    # during training: the same validation record as one process (weights agree to ~1e-5), printed once
+    single.fit()
+    (ddp_val,) = records(tmp_path / "ddp", "val")
+    (one_val,) = records(tmp_path / "one", "val")
+    assert ddp_val["val_sdri"] == pytest.approx(one_val["val_sdri"], rel=1e-3, abs=1e-3)
+    assert proc.stdout.count("validation at step 2:") == 1 and proc.stdout.count("step 1/2 ") == 1
