@@ -393,12 +393,12 @@ class Trainer:
 
     def _step_batches(self):
         """Yield ``(epoch, batches, seconds waited for them)`` per optimizer step from the current
-        step on: ``grad_accum_steps`` consecutive batches of the loader each."""
+        step to ``training.steps``: ``grad_accum_steps`` consecutive batches of the loader each."""
         per_epoch, step = self.optimizer_steps_per_epoch, self.step
-        while True:
+        while step < self.config.training.steps:
             epoch, in_epoch = divmod(step, per_epoch)
             batches = iter(self.loader(epoch, in_epoch * self.accum))
-            for _ in range(in_epoch, per_epoch):
+            for _ in range(in_epoch, min(per_epoch, in_epoch + self.config.training.steps - step)):
                 group, waited = [], 0.0
                 for _ in range(self.accum):
                     t0 = time.perf_counter()

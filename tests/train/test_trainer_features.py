@@ -95,6 +95,9 @@ def test_resume_with_accumulation_ema_and_fp16_is_exact(tones, tmp_path):
     assert max_diff(a.ema.state_dict(), weights(a.net)) > 1e-4  # the average is not the weights
     state = torch.load(ckpt / "training_state.pt", weights_only=True)
     assert state["global_batch"] == 4 and state["grad_accum_steps"] == 2 and state["scaler"]["scale"] > 0
+    # resuming a finished run takes no further step
+    done = Trainer(make_config(train, tmp_path / "a", **opts), resume="auto")
+    assert done.fit().steps == 3 and max_diff(weights(done.net), weights(a.net)) == 0
     # another accumulation (same global batch) would change the data position: refused
     with pytest.raises(ValueError, match="accumulated 2 batches per step, this run 1"):
         Trainer(make_config(train, tmp_path / "c", batch=4, ema_decay=0.7, precision="fp16"), resume=ckpt)
