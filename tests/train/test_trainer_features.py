@@ -303,11 +303,13 @@ def test_a_missing_tracker_package_is_one_line_before_training(tones, tmp_path, 
 # -- validation over ranks ---------------------------------------------------------------------
 DDP_SCRIPT = """
 import json, sys
+from pathlib import Path
 from audiosep.train.config import load_config
 from audiosep.train.trainer import Trainer
 trainer = Trainer(load_config(sys.argv[1]))
 scores = trainer.validate()
-print("SCORES", trainer.info.rank, len(trainer._val_batches), json.dumps(scores), flush=True)
+# a file per rank: the two processes' prints could interleave on the shared stdout
+Path(sys.argv[2], f"rank{trainer.info.rank}.json").write_text(json.dumps([len(trainer._val_batches), scores]))
 trainer.fit()
 """
 
@@ -327,13 +329,9 @@ def test_validation_split_over_two_gloo_processes_equals_one_process(tones, tmp_
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": root}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(path)], env=env, capture_output=True, text=True, timeout=240)
+                           str(script), str(path), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ranks = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("SCORES"):
-            _, rank, batches, scores = line.split(" ", 3)
-            ranks[int(rank)] = (int(batches), json.loads(scores))
+    ranks = {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)}
     assert {r: b for r, (b, _) in ranks.items()} == {0: 2, 1: 1}
     assert ranks[0][1] == ranks[1][1]  # every rank gets the all-reduced scores
 
