@@ -8,7 +8,7 @@ import threading
 from typing import Iterator, Sequence
 
 from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
-from . import separate_cmd
+from . import separate_cmd, separate_folder_cmd
 from .runner import OneLineParser, run_command
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     separate_cmd.add_parser(sub)
+    separate_folder_cmd.add_parser(sub)
     models = sub.add_parser("models", help="list the pretrained models")
     models.add_argument("--files", metavar="NAME", help="list NAME's files: URL, sha256 and cache path")
     models.set_defaults(func=_models)
