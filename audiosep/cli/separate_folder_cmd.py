@@ -2,8 +2,8 @@
 process or many (``torchrun --nproc_per_node N -m audiosep separate-folder ...``).
 
 Exit status: 0 when every file is done or skipped, :data:`EXIT_SOME_FAILED` (1) when some failed
-(see ``OUT/manifest.jsonl``), 2 for a usage error, 130 after Ctrl-C and 143 after SIGTERM (files
-finished are kept; a rerun resumes). The job itself is :mod:`audiosep.batch`.
+(see ``OUT/manifest.jsonl``; under torchrun rank 0 alone exits 1, the other ranks 0), 2 for a
+usage error, 130 after Ctrl-C and 143 after SIGTERM (files finished are kept; a rerun resumes). The job itself is :mod:`audiosep.batch`.
 """
 from __future__ import annotations
 
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
         finally:
             ranks.leave()
-    if ranks.is_main:
-        print(summary_line(counts, manifest))
+    if not ranks.is_main:
+        return 0  # the job's status is rank 0's, so torchrun names one process, not each, when files failed
+    print(summary_line(counts, manifest))
     return EXIT_SOME_FAILED if counts["failed"] else 0

@@ -239,7 +239,7 @@ def test_two_gloo_processes_split_the_files_and_merge_one_manifest(model_dir, fo
         for p in procs:
             p.kill()
             p.wait()
-    assert [p.returncode for p in procs] == [1, 1], results
+    assert [p.returncode for p in procs] == [1, 0], results  # the job's status comes from rank 0
     assert results[0][0] == f"4 done, 0 skipped, 1 failed (see {out / MANIFEST})\n"
     assert results[1][0] == "" and results[1][1] == ""  # other ranks are quiet
     records = manifest(out)
