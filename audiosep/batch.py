@@ -27,14 +27,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import UsageError, one_line
-from .files import atomic_path
+from .files import _pid_alive, atomic_path
 from .outputs import output_paths, residual_path
 
 #: Suffixes listed as audio in a folder (case-insensitive). Files named in a list are tried whatever
@@ -42,6 +43,8 @@ from .outputs import output_paths, residual_path
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64",
                   ".rf64", ".caf")
 MANIFEST = "manifest.jsonl"
+#: Held by rank 0 while a job writes to the output folder: ``<host> <pid>``.
+LOCK = ".separate-folder.lock"
 #: Per-rank part files of the manifest: ``.manifest.rank-<r>.jsonl``.
 PART_PREFIX, PART_SUFFIX = ".manifest.rank-", ".jsonl"
 STATUSES = ("done", "skipped", "failed")
@@ -165,11 +168,11 @@ def plan_tasks(root: str | os.PathLike, rels: Sequence[str], out: str | os.PathL
     root, out = Path(root), Path(out)
     stems: dict[tuple[str, str], int] = {}
     for rel in rels:
-        p = PurePosixPath(rel)
+        p = Path(rel)
         stems[(str(p.parent), p.stem.casefold())] = stems.get((str(p.parent), p.stem.casefold()), 0) + 1
     tasks = []
     for rel in rels:
-        p = PurePosixPath(rel)
+        p = Path(rel)
         stem = p.name if stems[(str(p.parent), p.stem.casefold())] > 1 else p.stem
         folder = os.path.join(out.joinpath(*p.parent.parts), "")  # trailing "/": always a folder
         targets = output_paths(folder, list(queries), stem=stem)
@@ -231,6 +234,38 @@ def fold_parts(out: str | os.PathLike) -> dict[str, dict[str, Any]]:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
     return records
+
+
+@contextlib.contextmanager
+def job_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.separate-folder.lock`` for the block, or a :class:`UsageError` when another job
+    holds it. A lock whose process is gone (same host, pid no longer running) is taken over."""
+    path, me = out / LOCK, f"{socket.gethostname()} {os.getpid()}"
+    for attempt in (1, 2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = path.read_text(encoding="utf-8", errors="replace").strip()
+            host, _, pid = holder.partition(" ")
+            if attempt == 1 and host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # its job was killed outright
+                continue
+            if attempt == 1 and not holder:  # just released, or just taken and not yet written: look again
+                time.sleep(0.1)
+                continue
+            raise UsageError(f"another separate-folder job (host and pid: {holder or 'unknown'}) is writing to "
+                             f"{out}; wait for it to end, or delete {path} if none runs") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(me + "\n")
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 class PartWriter:
@@ -306,15 +341,23 @@ def run_job(tasks: Sequence[Task], queries: Sequence[str], separate_one: Callabl
 
     Interrupted (Ctrl-C, SIGTERM), the records written so far stay in this rank's part file; one
     process folds them into the manifest before the interrupt goes on, a multi-process job leaves
-    that to the next run.
+    that to the next run. Rank 0 holds :func:`job_lock` throughout, so two jobs never write to
+    one folder at once.
     """
-    from tqdm.auto import tqdm
-
-    from .ranks import Ranks, shard
+    from .ranks import Ranks
 
     ranks = ranks or Ranks()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with job_lock(out) if ranks.is_main else contextlib.nullcontext():
+        return _run_job(tasks, queries, separate_one, out, ranks, overwrite, progress)
+
+
+def _run_job(tasks, queries, separate_one, out: Path, ranks, overwrite: bool, progress: bool) -> dict[str, int]:
+    from tqdm.auto import tqdm
+
+    from .ranks import shard
+
     if ranks.is_main:  # parts an interrupted run left: into the manifest before anyone writes a new part
         fold_parts(out)
     ranks.barrier()

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from ..batch import MANIFEST, check_folders, list_inputs, plan_tasks, run_job, summary_line
 from ..errors import EXIT_INTERRUPTED, UsageError
+from ..files import check_writable
 from ..pretrained import DEFAULT_MODEL
 from ..separation import DEFAULT_CHUNK_SECONDS
 from .separate_cmd import MIN_CHUNK_SECONDS, _check_chunk_seconds
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     ranks = Ranks.from_env()
     device = ranks.device(args.device)
     root, out = check_folders(args.input, args.output)
+    check_writable(out / MANIFEST)
     rels = list_inputs(root, out=out, files_from=args.files_from)
     tasks = plan_tasks(root, rels, out, queries, args.residual)
     manifest = out / MANIFEST

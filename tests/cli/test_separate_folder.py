@@ -251,3 +251,34 @@ def test_two_gloo_processes_split_the_files_and_merge_one_manifest(model_dir, fo
     for rec in records:
         for name in rec["outputs"]:
             torch.testing.assert_close(load_audio(out / name)[0], load_audio(single / name)[0], atol=1e-5, rtol=0)
+
+
+def test_a_second_job_into_the_same_folder_is_refused_while_the_first_runs(model_dir, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".separate-folder.lock"
+    lock.write_text(f"{socket.gethostname()} {os.getppid()}\n")  # a live process holds it
+    code, stdout, err = cli(["separate-folder", folder, out, "rain", "--model", model_dir], capsys)
+    assert code == 2 and stdout == "" and err.count("\n") == 1
+    assert f"another separate-folder job (host and pid: {socket.gethostname()} {os.getppid()})" in err
+    assert not (out / MANIFEST).exists()
+    # the lock of a job that was killed outright (its process is gone) is taken over, and released at the end
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(f"{socket.gethostname()} {gone.stdout.strip()}\n")
+    code, stdout, _ = cli(["separate-folder", folder, out, "rain", "--model", model_dir], capsys)
+    assert code == 0 and stdout.startswith("4 done")
+    assert not lock.exists()
+
+
+def test_unwritable_output_is_refused_before_the_model_loads(model_dir, folder, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        code, _, err = cli(["separate-folder", folder, locked / "out", "rain", "--model", tmp_path / "no-model"],
+                           capsys)
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and "no permission to write" in err and err.count("\n") == 1
