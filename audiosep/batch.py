@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -358,6 +359,10 @@ def _run_job(tasks, queries, separate_one, out: Path, ranks, overwrite: bool, pr
 
     from .ranks import shard
 
+    digest = hashlib.sha256("\n".join(t.key for t in tasks).encode("utf-8", "surrogateescape")).hexdigest()
+    if len(set(ranks.gather(digest))) > 1:  # every rank sees every digest: all raise, none waits
+        raise UsageError("the processes listed different input files (files added or removed while the job "
+                         "started?); rerun when the input folder no longer changes, or pass --files-from LIST")
     if ranks.is_main:  # parts an interrupted run left: into the manifest before anyone writes a new part
         fold_parts(out)
     ranks.barrier()

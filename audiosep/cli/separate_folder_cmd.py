@@ -3,7 +3,8 @@ process or many (``torchrun --nproc_per_node N -m audiosep separate-folder ...``
 
 Exit status: 0 when every file is done or skipped, :data:`EXIT_SOME_FAILED` (1) when some failed
 (see ``OUT/manifest.jsonl``; under torchrun rank 0 alone exits 1, the other ranks 0), 2 for a
-usage error, 130 after Ctrl-C and 143 after SIGTERM (files finished are kept; a rerun resumes). The job itself is :mod:`audiosep.batch`.
+usage error, 130 after Ctrl-C and 143 after SIGTERM (files finished are kept; a rerun resumes).
+The job itself is :mod:`audiosep.batch`.
 """
 from __future__ import annotations
 
@@ -111,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt as stop:
             if ranks.is_main:
                 what = "stopped by SIGTERM" if isinstance(stop, _Terminated) else "interrupted"
+                records = Path(out, ".manifest.rank-*.jsonl") if ranks.distributed else manifest
                 print(f"audiosep: {what}; finished files are kept (no partial outputs); rerun the same command "
-                      f"to resume (records in {Path(out, '.manifest.rank-*.jsonl') if ranks.distributed else manifest})",
-                      file=sys.stderr)
+                      f"to resume (records in {records})", file=sys.stderr)
             return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
         finally:
             ranks.leave()

@@ -217,11 +217,8 @@ def test_plan_split_covers_every_file_once(tmp_path):
     assert [t.key for t in parts[1]] == ["f01.wav", "f04.wav"]
 
 
-def test_two_gloo_processes_split_the_files_and_merge_one_manifest(model_dir, folder, tmp_path, capsys):
-    (folder / "broken.wav").write_bytes(b"not audio")
-    single = tmp_path / "single"
-    assert cli(["separate-folder", folder, single, *QUERIES, "--model", model_dir], capsys)[0] == 1
-    out = tmp_path / "out"
+def run_two_ranks(argv_of_rank, timeout=120):
+    """Run ``python -m audiosep ARGV`` as ranks 0 and 1 of a Gloo job; -> [(returncode, stdout, stderr)]."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -230,18 +227,39 @@ def test_two_gloo_processes_split_the_files_and_merge_one_manifest(model_dir, fo
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore", "RANK": str(rank),
                "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "audiosep", "separate-folder", str(folder), str(out), *QUERIES, "--model",
-             str(model_dir), "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, "-m", "audiosep", *map(str, argv_of_rank(rank))], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     try:
-        results = [p.communicate(timeout=120) for p in procs]
+        results = [p.communicate(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             p.kill()
             p.wait()
-    assert [p.returncode for p in procs] == [1, 0], results  # the job's status comes from rank 0
-    assert results[0][0] == f"4 done, 0 skipped, 1 failed (see {out / MANIFEST})\n"
-    assert results[1][0] == "" and results[1][1] == ""  # other ranks are quiet
+    return [(p.returncode, *r) for p, r in zip(procs, results)]
+
+
+def test_ranks_that_list_different_files_stop_with_one_line(model_dir, folder, tmp_path):
+    for rank, files in ((0, "a.wav\nd.wav\n"), (1, "a.wav\n")):
+        (tmp_path / f"list{rank}.txt").write_text(files)
+    out = tmp_path / "out"
+    results = run_two_ranks(lambda rank: ["separate-folder", folder, out, "rain", "--model", model_dir, "--device",
+                                          "cpu", "--files-from", tmp_path / f"list{rank}.txt"])
+    for code, stdout, err in results:
+        assert code == 2 and stdout == "" and err.count("\n") == 1, results
+        assert err.startswith("audiosep: error: the processes listed different input files")
+    assert not list(out.glob("*.wav")) and not (out / ".separate-folder.lock").exists()
+
+
+def test_two_gloo_processes_split_the_files_and_merge_one_manifest(model_dir, folder, tmp_path, capsys):
+    (folder / "broken.wav").write_bytes(b"not audio")
+    single = tmp_path / "single"
+    assert cli(["separate-folder", folder, single, *QUERIES, "--model", model_dir], capsys)[0] == 1
+    out = tmp_path / "out"
+    results = run_two_ranks(lambda rank: ["separate-folder", folder, out, *QUERIES, "--model", model_dir,
+                                          "--device", "cpu"])
+    assert [r[0] for r in results] == [1, 0], results  # the job's status comes from rank 0
+    assert results[0][1] == f"4 done, 0 skipped, 1 failed (see {out / MANIFEST})\n"
+    assert results[1][1:] == ("", "")  # other ranks are quiet
     records = manifest(out)
     inputs = sorted(INPUTS + ["broken.wav"])
     assert [r["input"] for r in records] == inputs
