@@ -43,7 +43,8 @@ def _models(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 2 user error, 130 interrupted by Ctrl-C
-    or SIGTERM, after removing what the run had written)."""
+    or SIGTERM, after removing what the run had written; ``separate-folder`` also returns 1 when
+    some files failed and 143 after SIGTERM, see :mod:`audiosep.cli.separate_folder_cmd`)."""
     args = build_parser().parse_args(argv)  # one line and exit 2 on bad arguments
     with _sigterm_as_interrupt():
         return run_command("audiosep", lambda: args.func(args))
