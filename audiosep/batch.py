@@ -230,7 +230,7 @@ def fold_parts(out: str | os.PathLike) -> dict[str, dict[str, Any]]:
         with atomic_path(out / MANIFEST) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 for key in sorted(records):
-                    f.write(json.dumps(records[key], ensure_ascii=False) + "\n")
+                    f.write(json.dumps(records[key]) + "\n")
     for part in parts:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -279,7 +279,7 @@ class PartWriter:
         self.counts = dict.fromkeys(STATUSES, 0)
 
     def write(self, rec: dict[str, Any]) -> None:
-        self._file.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(rec) + "\n")
         self._file.flush()
         self.counts[rec["status"]] += 1
 
