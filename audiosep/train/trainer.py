@@ -200,6 +200,8 @@ class Trainer:
         self.summary = TrainSummary(out_dir=str(self.out_dir))
         self._samples_before = 0  # samples of the runs this one resumes
         resume = ckpt.choose_resume(self.out_dir, resume)
+        if info.is_main:
+            ckpt.remove_stale_writes(self.out_dir)  # left by a process killed mid-write
         state = ckpt.load_checkpoint(resume, net) if resume is not None else None
 
         if info.distributed:

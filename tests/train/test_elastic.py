@@ -192,3 +192,33 @@ def test_each_restart_attempt_has_its_own_store_keys(monkeypatch):
     second.set("rank_0", "new address")
     assert first.get("rank_0") == b"old address" and second.get("rank_0") == b"new address"
     assert server.get("audiosep/attempt-1/rank_0") == b"new address"
+
+
+def test_resume_removes_the_temporary_files_of_a_killed_save_and_nothing_else(tmp_path, capsys):
+    """A worker SIGKILLed mid-save leaves ``.<name>.<pid>.<random>.part`` files; the next start
+    removes those whose writer is gone, wherever in the run folder, and only those."""
+    train, _ = write_tone_dataset(tmp_path / "tones", per_tone=2, val_per_tone=0, sample_rate=SR, seconds=0.6)
+    run = tmp_path / "run"
+    config = str(write_config(tmp_path / "run.yaml", train, run, steps=2))
+    assert main([config, "--set", "data.batch_size=4"]) == 0
+    gone = 999999999  # above any pid_max: no such process
+    stale = [run / f".metrics.jsonl.{gone}.abcd_123.part",
+             run / "checkpoints" / f".latest.{gone}.x1y2z3w4.part",
+             run / "checkpoints" / "step-00000004" / f".separation_net.safetensors.{gone}.qwertyui.part",
+             run / "final" / f".config.json.{gone}.asdfghjk.part"]
+    keep = [run / f".metrics.jsonl.{os.getpid()}.abcdefgh.part",  # a live writer's
+            run / "notes.part", run / f".metrics.jsonl.{gone}.short.part", run / "checkpoints" / "step-00000002.part",
+            tmp_path / f".run.yaml.{gone}.abcdefgh.part"]  # outside the run folder
+    for path in stale + keep:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p not in stale}
+    capsys.readouterr()
+    assert main([config, "--resume", "auto", "--set", "data.batch_size=4", "--set", "training.steps=3"]) == 0
+    assert "trained steps 2 -> 3" in capsys.readouterr().out
+    assert [p for p in stale if p.exists()] == []
+    assert all(p.read_text() == "half" for p in keep)
+    # the files of the first run that this one did not write again are as they were
+    rewritten = {run / "metrics.jsonl", run / "summary.txt", run / "checkpoints" / "latest"} | set(
+        (run / "final").iterdir())
+    assert all(p.read_bytes() == data for p, data in before.items() if p not in rewritten)
