@@ -234,7 +234,8 @@ class Trainer:
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device)
         if data.precompute_text:
-            self.queries.precompute([r.caption for r in records + self.val_records])
+            self.queries.precompute([r.caption for r in records + self.val_records],
+                                    cache_dir=self.out_dir / "cache", dist_info=info)
         if state is not None:
             self._restore(state)
 
