@@ -150,6 +150,44 @@ def test_a_killed_worker_is_restarted_and_resumes_to_the_same_weights(tmp_path, 
     assert latest_step(killed) == 8 and metric_steps(killed) == list(range(1, 9))
 
 
+def test_a_killed_single_worker_is_restarted_and_resumes_to_the_same_weights(tmp_path):
+    """The fast variant of the test above: one worker under torchrun --max-restarts 1, against
+    one uninterrupted process."""
+    train, _ = write_tone_dataset(tmp_path / "tones", per_tone=2, val_per_tone=0, sample_rate=SR, seconds=0.6)
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    cfg_killed = write_config(tmp_path / "killed.yaml", train, killed, steps=6)
+    cfg_straight = write_config(tmp_path / "straight.yaml", train, straight, steps=6)
+    agent = subprocess.Popen(
+        torchrun("--nproc_per_node", "1", "--max-restarts", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                 f"127.0.0.1:{free_port()}", "--monitor-interval", "0.1", "-m", "audiosep.train", str(cfg_killed),
+                 "--resume", "auto"),
+        env=job_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        workers: dict[int, int] = {}
+        while time.monotonic() < deadline and not workers:
+            workers = worker_pids(agent.pid)
+            time.sleep(0.01)
+        while time.monotonic() < deadline and latest_step(killed) < 2:
+            assert agent.poll() is None, agent.communicate()
+            time.sleep(0.002)
+        os.kill(workers[0], signal.SIGKILL)
+        killed_after = latest_step(killed)
+        out, err = agent.communicate(timeout=120)
+    finally:
+        agent.kill()
+        agent.wait()
+    assert agent.returncode == 0, out[-3000:] + err[-3000:]
+    resumed = [line for line in out.splitlines() if line.startswith("trained steps ")]
+    assert len(resumed) == 1 and resumed[0].startswith(f"trained steps {killed_after} -> 6"), (killed_after, out)
+    assert 2 <= killed_after < 6 and metric_steps(killed) == list(range(1, 7))
+    torch.set_num_threads(1)  # as the worker (OMP_NUM_THREADS=1): the same kernels, the same sums
+    assert main([str(cfg_straight)]) == 0
+    a, _ = read_state(killed / "final")
+    b, _ = read_state(straight / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_with_another_global_batch_is_refused_naming_the_fix(tmp_path, capsys):
     """What a torchrun restart with another --nproc_per_node meets (the global batch is
     data.batch_size x processes): here the per-process batch changes instead, with one process."""

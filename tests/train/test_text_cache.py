@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from audiosep.query.hashed import HashedTextEncoder
 from audiosep.train import queries as queries_module
@@ -75,7 +74,7 @@ def test_other_ranks_read_rank_0s_file(tmp_path, monkeypatch):
     assert all(torch.equal(other.table[c], main.table[c]) for c in main.table)
     assert len(list(tmp_path.iterdir())) == 1
     # a rank that cannot see rank 0's file (no shared folder) embeds for itself, writing nothing
-    lonely, encoder = fill(tmp_path / "elsewhere", rank=1)
+    _, encoder = fill(tmp_path / "elsewhere", rank=1)
     assert sorted(encoder.embedded) == sorted(set(CAPTIONS)) and not (tmp_path / "elsewhere").exists()
 
 
