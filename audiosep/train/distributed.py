@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..devices import check_device
-from ..errors import AudiosepError
+from ..errors import AudiosepError, UsageError
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -142,6 +142,16 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def check_same(value: Any, info: DistInfo, what: str, fix: str) -> None:
+    """Raise a :class:`~audiosep.errors.UsageError` (on every rank) unless all ranks hold an
+    equal ``value``; the message names ``what``, the first rank that differs, and ``fix``."""
+    values = gather_objects(value, info)
+    odd = next((r for r, v in enumerate(values) if v != values[0]), None)
+    if odd is not None:
+        raise UsageError(f"the processes disagree on {what}: rank 0 has {values[0]}, rank {odd} has "
+                         f"{values[odd]}; {fix}")
 
 
 def all_mean(value: float, info: DistInfo) -> float:

@@ -80,3 +80,29 @@ def test_two_nodes_equal_one_process_with_the_global_batch(tmp_path):
                                 if "tensorboard" not in p.parts)
     assert names(run) == names(tmp_path / "one")
     assert [p.name for p in run.rglob("*.part")] == []
+
+
+def test_machines_that_see_different_run_folders_are_refused(tmp_path, monkeypatch):
+    """Only global rank 0 writes checkpoints: a machine that does not see its out_dir (no shared
+    file system) would start fresh while the others resume, and the ranks would silently train
+    from different states. Every rank compares where it starts and all refuse with the fix."""
+    from audiosep.errors import UsageError
+    from audiosep.train import distributed
+
+    train, _ = write_tone_dataset(tmp_path / "tones", per_tone=1, val_per_tone=0, sample_rate=SR, seconds=0.6)
+    raw = raw_config(train, tmp_path / "run", batch=6)
+    raw["training"]["steps"] = 2
+    Trainer(config_from_dict(raw), dist_info=DistInfo()).fit()  # checkpoint step-00000002 and final/
+
+    # this process is rank 0 and sees the checkpoint; rank 1, on a machine without the folder, does not
+    seen = []
+    monkeypatch.setattr(distributed, "gather_objects", lambda value, info: seen.append(value) or [value, "a fresh start"])
+    raw["training"]["steps"] = 4
+    with pytest.raises(UsageError) as err:
+        Trainer(config_from_dict(raw), dist_info=DistInfo(), resume="auto")
+    assert str(err.value) == (
+        "the processes disagree on where to start: rank 0 has step-00000002, rank 1 has a fresh start; every "
+        f"machine must see the same training.out_dir ({tmp_path / 'run'}), e.g. on a shared file system")
+    assert seen == ["step-00000002"]
+    monkeypatch.setattr(distributed, "gather_objects", lambda value, info: [value, value])
+    assert Trainer(config_from_dict(raw), dist_info=DistInfo(), resume="auto").step == 2
