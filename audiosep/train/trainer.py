@@ -238,7 +238,7 @@ class Trainer:
                                     sample_rate=data.sample_rate, device=self.device)
         if data.precompute_text:
             self.queries.precompute([r.caption for r in records + self.val_records],
-                                    cache_dir=self.out_dir / "cache", dist_info=info)
+                                    cache_dir=data.embedding_cache or self.out_dir / "cache", dist_info=info)
         if state is not None:
             self._restore(state)
 

@@ -115,17 +115,21 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, damage):
     assert encoder.embedded == []
 
 
-def test_a_resumed_run_embeds_no_caption_again(tmp_path):
+def run_config(tmp_path: Path, out_dir: str, **data) -> dict:
     train, val = write_tone_dataset(tmp_path / "tones", per_tone=2, val_per_tone=1, sample_rate=SR, seconds=0.6)
-    raw = {
+    return {
         "model": {"sample_rate": SR, "n_fft": 256, "hop_length": 80, "stem_channels": 4,
                   "encoder_channels": [4, 8], "pool_sizes": [[2, 2], [2, 2]], "condition_dim": 16},
         "query_encoder": {"kind": "hashed", "dim": 16},
         "data": {"train_manifests": [str(train)], "val_manifests": [str(val)], "sample_rate": SR,
-                 "segment_seconds": 0.5, "batch_size": 4, "precompute_text": True},
+                 "segment_seconds": 0.5, "batch_size": 4, "precompute_text": True, **data},
         "training": {"steps": 2, "val_every": 2, "checkpoint_every": 2, "log_every": 1,
-                     "out_dir": str(tmp_path / "run"), "device": "cpu", "progress": False},
+                     "out_dir": str(tmp_path / out_dir), "device": "cpu", "progress": False},
     }
+
+
+def test_a_resumed_run_embeds_no_caption_again(tmp_path):
+    raw = run_config(tmp_path, "run")
     first = CountingEncoder()
     Trainer(config_from_dict(raw), query_encoder=first, dist_info=DistInfo()).fit()
     assert len(first.embedded) == len(set(first.embedded)) == 6  # six tone captions, each embedded once
@@ -135,3 +139,16 @@ def test_a_resumed_run_embeds_no_caption_again(tmp_path):
     assert second.embedded == []  # training and validation used the cached embeddings only
     assert [p.name for p in (tmp_path / "run" / "cache").iterdir()] == [
         TextEmbeddingCache(tmp_path, second).path.name]
+
+
+def test_runs_sharing_data_embedding_cache_embed_once(tmp_path):
+    shared = tmp_path / "embeddings"
+    encoders = [CountingEncoder(), CountingEncoder()]
+    for name, encoder in zip(("a", "b"), encoders):
+        raw = run_config(tmp_path, name, embedding_cache=str(shared))
+        Trainer(config_from_dict(raw), query_encoder=encoder, dist_info=DistInfo()).fit()
+        assert not (tmp_path / name / "cache").exists()
+    assert len(encoders[0].embedded) == 6 and encoders[1].embedded == []
+    assert len(list(shared.iterdir())) == 1
+    with pytest.raises(ValueError, match="data.embedding_cache must be a folder or null"):
+        config_from_dict(run_config(tmp_path, "c", embedding_cache=" "))
