@@ -1,13 +1,20 @@
-"""Separate the same query (or queries) from every audio file in a folder.
+"""Separate the same query (or queries) from every audio file in a folder, in a loop you can adapt.
 
     python examples/separate_folder.py recordings/ "a dog barking" --out separated/ --recursive
 
-``recordings/a/b.wav`` gives ``separated/a/b_a-dog-barking.wav`` (one file per query, plus
-``b_a-dog-barking_residual.wav`` with ``--residual``): the output folder mirrors the input's.
+For real jobs use the command, which does the same over many processes or GPUs, resumes, and
+records every file in ``separated/manifest.jsonl``::
+
+    audiosep separate-folder recordings/ separated/ "a dog barking"
+    torchrun --nproc_per_node 4 -m audiosep separate-folder recordings/ separated/ "a dog barking"
+
+This example is built from the same pieces (:mod:`audiosep.batch`): ``recordings/a/b.wav`` gives
+``separated/a/b_a-dog-barking.wav`` (one file per query, plus ``b_a-dog-barking_residual.wav`` with
+``--residual``): the output folder mirrors the input's.
 
 * Files whose outputs all exist are skipped (so an interrupted batch picks up where it
   stopped); ``--force`` recomputes and overwrites them. A file with only some outputs (cut
-  short) is recomputed and its outputs replaced.
+  short) gets the missing ones.
 * A file that cannot be read or separated is reported and counted; the batch goes on.
 * The model is loaded once, before the first file, so a missing model fails at once.
 
@@ -17,17 +24,15 @@ the exit status is 1 if any file failed.
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from audiosep import AudioSep, separate
-from audiosep.outputs import output_paths, residual_path
-
-#: Suffixes treated as audio (anything libsndfile reads; others are ignored, not failed).
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".w64", ".opus")
+from audiosep.batch import list_inputs, plan_tasks, separate_task
+from audiosep.errors import UsageError
 
 
 @dataclass
@@ -44,27 +49,6 @@ class BatchSummary:
                  f"{len(self.failed)} failed"]
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed.items()]
         return "\n".join(lines)
-
-
-def find_audio(folder: Path, recursive: bool, exclude: Path | None = None) -> list[Path]:
-    """Audio files in ``folder`` (sorted), leaving out anything under ``exclude``."""
-    pattern = "**/*" if recursive else "*"
-    exclude = exclude.resolve() if exclude is not None else None
-    files = []
-    for p in sorted(folder.glob(pattern)):
-        if not p.is_file() or p.suffix.lower() not in AUDIO_SUFFIXES:
-            continue
-        if exclude is not None and exclude in p.resolve().parents:
-            continue  # our own outputs, when --out is inside the input folder
-        files.append(p)
-    return files
-
-
-def planned_outputs(path: Path, folder: Path, out: Path, queries: list[str], residual: bool) -> list[Path]:
-    """Every file separating ``path`` writes: ``out/<relative folder>/<stem>_<query>.wav`` (+ residuals)."""
-    target_dir = os.path.join(out / path.parent.relative_to(folder), "")  # trailing "/": always a folder
-    targets = output_paths(target_dir, queries, stem=path.stem)
-    return targets + ([residual_path(p) for p in targets] if residual else [])
 
 
 def main(argv: Sequence[str] | None = None) -> BatchSummary:
@@ -88,24 +72,27 @@ def main(argv: Sequence[str] | None = None) -> BatchSummary:
     folder, out = Path(args.folder), Path(args.out)
     if not folder.is_dir():
         raise SystemExit(f"{folder} is not a folder; pass the folder that holds your recordings")
-    files = find_audio(folder, args.recursive, exclude=out)
-    model = AudioSep.from_pretrained(args.model or DEFAULT_MODEL, device=args.device or default_device())
+    try:
+        rels = list_inputs(folder, out=out)  # sorted, recursive, leaving out the output folder
+    except UsageError as err:
+        raise SystemExit(str(err)) from None
+    if not args.recursive:
+        rels = [r for r in rels if "/" not in r]
     queries = list(args.queries)
+    tasks = plan_tasks(folder, rels, out, queries, args.residual)
+    model = AudioSep.from_pretrained(args.model or DEFAULT_MODEL, device=args.device or default_device())
+    one = functools.partial(separate, model=model, residual=args.residual, overwrite=True)
 
     summary = BatchSummary()
-    for path in tqdm(files, desc="separating", unit="file", disable=args.quiet):
-        targets = planned_outputs(path, folder, out, queries, args.residual)
-        if not args.force and all(p.exists() for p in targets):
-            summary.skipped.append(path)
-            continue
-        n = len(queries)
-        try:  # one bad file must not stop the batch
-            separate(path, queries, model=model, residual=args.residual, output=targets[:n], overwrite=True)
-        except Exception as err:  # noqa: BLE001 - reported per file in the summary
-            summary.failed[path] = f"{type(err).__name__}: {err}"
-            continue
-        summary.done.append(path)
-        summary.written += targets
+    for task in tqdm(tasks, desc="separating", unit="file", disable=args.quiet):
+        rec = separate_task(task, queries, one, overwrite=args.force, out=out)  # one bad file does not stop the batch
+        if rec["status"] == "failed":
+            summary.failed[task.input] = rec["error"]
+        elif rec["status"] == "skipped":
+            summary.skipped.append(task.input)
+        else:
+            summary.done.append(task.input)
+            summary.written += task.outputs()
     print(summary.format())
     return summary
 

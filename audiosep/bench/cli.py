@@ -8,6 +8,7 @@
     audiosep-bench run custom --metadata my_items.csv           # your own mixture,source,query CSV
     audiosep-bench run custom --metadata my_items_2.csv         # results in bench-results/<model>/custom-my_items_2
     audiosep-bench report bench-results/audiosep-base
+    torchrun --nproc_per_node 4 -m audiosep.bench run clotho     # items split across 4 processes
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..cli.runner import OneLineParser, run_command
-from ..devices import default_batch_size, resolve_device
+from ..devices import default_batch_size
 from ..files import atomic_path
 from ..pretrained import DEFAULT_MODEL
 from .checks import check_out_dir, positive_int
@@ -69,10 +72,15 @@ def _list() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Under torchrun every process runs this: the items are split across them (see
+    :mod:`audiosep.bench.sharding`) and rank 0 alone prints and writes the report."""
+    from ..ranks import Ranks
+
     specs = [get_spec(n) for n in args.names]
     if args.metadata is not None and len(specs) > 1:
         raise BenchmarkError("--metadata names the item list of one benchmark; run the benchmarks one at a time")
-    device = str(resolve_device(args.device))
+    ranks = Ranks.from_env()
+    device = str(ranks.device(args.device))
     if args.batch_size is None:
         batch_size = default_batch_size(device)
     else:
@@ -89,15 +97,21 @@ def _run(args: argparse.Namespace) -> int:
     from ..model import AudioSep
 
     model = AudioSep.from_pretrained(args.model, device=device)
+    ranks.join(torch.device(device))
     summaries = []
-    for plan in plans:
-        s = run_benchmark(plan, model, out_dir=out / plan.name, batch_size=batch_size, device=device,
-                          model_name=str(args.model), progress=not args.no_progress)
-        n = s["items"]
-        if n["failed"]:
-            print(f"{plan.name}: {n['failed']} of {n['total']} items failed (see {out / plan.name / 'items.csv'})",
-                  file=sys.stderr)
-        summaries.append(s)
+    try:
+        for plan in plans:
+            s = run_benchmark(plan, model, out_dir=out / plan.name, batch_size=batch_size, device=device,
+                              model_name=str(args.model), progress=not args.no_progress, ranks=ranks)
+            n = s["items"]
+            if n["failed"] and ranks.is_main:
+                print(f"{plan.name}: {n['failed']} of {n['total']} items failed (see "
+                      f"{out / plan.name / 'items.csv'})", file=sys.stderr)
+            summaries.append(s)
+    finally:
+        ranks.leave()
+    if not ranks.is_main:
+        return 0
     table = markdown_table(summaries)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(report(out))

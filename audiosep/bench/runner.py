@@ -36,6 +36,7 @@ from ..audio.resample import resample
 from ..files import atomic_path
 from ..hub import sha256_file
 from ..metrics import score, sdr
+from ..ranks import Ranks, shard
 from .aggregate import aggregate, group_count, per_class, query_swap
 from .checks import check_out_dir, positive_int, sample_rate_of
 from .errors import BenchmarkError
@@ -43,6 +44,7 @@ from .extras import extra_scores, usable_extras
 from .items import Item, check_data, read_items
 from .metadata import find_metadata
 from .results import SWAP_COLUMNS, ResultsFile, parse_row, results_columns
+from .sharding import fold_rank_results, rank_results_path
 from .specs import BenchmarkSpec, get_spec
 
 ITEMS_FILE, SUMMARY_FILE, RUN_FILE = "items.csv", "summary.json", "run.json"
@@ -208,6 +210,7 @@ def run_benchmark(
     model_name: str | None = None,
     download: bool = True,
     progress: bool = True,
+    ranks: Ranks | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on one benchmark and write its results to ``out_dir``.
 
@@ -231,6 +234,10 @@ def run_benchmark(
         Items of equal length separated together.
     device : device, optional
         Moves the model there; default: where it is.
+    ranks : audiosep.ranks.Ranks, optional
+        This process's place in a ``torchrun`` job (its process group joined): the items are
+        split across the ranks (see :mod:`audiosep.bench.sharding`), the progress bar shows on
+        rank 0, and every rank returns the summary rank 0 wrote. Default: one process.
 
     Returns
     -------
@@ -254,26 +261,56 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     run_info = {"benchmark": spec.name, "model": name, "weights_sha256": digest, "sample_rate": sample_rate,
                 "metadata_sha256": sha256_file(meta_path) if meta_path is not None else None}
-    _claim(out_dir / RUN_FILE, run_info)
+    ranks = ranks or Ranks()
+    _claim(out_dir / RUN_FILE, run_info, write=ranks.is_main)
 
     with_swap = any(it.other_source for it in items)
     columns = results_columns(extras, with_class=any(it.label for it in items), with_swap=with_swap)
-    with ResultsFile(out_dir / ITEMS_FILE, columns, required=SWAP_COLUMNS if with_swap else ()) as results:
-        done = results.done()
-        pending = [it for it in items if it.key not in done]
-        _evaluate(model, pending, results, sample_rate, batch_size, extras, len(items) - len(pending), len(items),
-                  progress, plan.name)
+    required = SWAP_COLUMNS if with_swap else ()
+    if ranks.is_main:  # rows an interrupted sharded run left in rank files, before any rank reads or writes
+        fold_rank_results(out_dir, ITEMS_FILE, columns, required)
+    if ranks.distributed:
+        _evaluate_sharded(plan, model, out_dir, columns, required, ranks, sample_rate, batch_size, extras, progress)
+        if not ranks.is_main:
+            ranks.barrier()  # rank 0 writes the summary
+            return json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    with ResultsFile(out_dir / ITEMS_FILE, columns, required=required) as results:
+        if not ranks.distributed:
+            done = results.done()
+            pending = [it for it in items if it.key not in done]
+            _evaluate(model, pending, results, sample_rate, batch_size, extras, len(items) - len(pending),
+                      len(items), progress, plan.name)
         rows = [results.rows[it.key] for it in items if it.key in results.rows]
 
     summary = _summary(plan, rows, run_info, extras,
                        {"limit": plan.limit, "batch_size": batch_size, "device": str(getattr(model, "device", device or "cpu"))})
     with atomic_path(out_dir / SUMMARY_FILE) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    ranks.barrier()  # rank 0 has written the summary: the others read it
     return summary
 
 
-def _claim(path: Path, info: dict[str, Any]) -> None:
-    """Write ``run.json``, or check that the folder's earlier run is of the same model and items."""
+def _evaluate_sharded(plan, model, out_dir, columns, required, ranks, sample_rate, batch_size, extras,
+                      progress) -> None:
+    """Score this rank's share of the items into its rank file; on return every rank has finished
+    and rank 0 has folded the rank files into ``items.csv``."""
+    ranks.barrier()  # rank 0 has folded what an interrupted run left
+    with ResultsFile(out_dir / ITEMS_FILE, columns, required=required) as merged:  # read only here
+        done = merged.done()
+    mine = shard(plan.items, ranks.rank, ranks.world_size)
+    with ResultsFile(rank_results_path(out_dir, ranks.rank), columns, required=required) as results:
+        done |= results.done()
+        pending = [it for it in mine if it.key not in done]
+        _evaluate(model, pending, results, sample_rate, batch_size, extras, len(mine) - len(pending), len(mine),
+                  progress and ranks.is_main, f"{plan.name} (rank 0 of {ranks.world_size})")
+    ranks.barrier()
+    if ranks.is_main:
+        fold_rank_results(out_dir, ITEMS_FILE, columns, required)
+
+
+def _claim(path: Path, info: dict[str, Any], *, write: bool = True) -> None:
+    """Write ``run.json`` (when ``write``), or check that the folder's earlier run is of the same
+    model and items."""
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
@@ -288,6 +325,8 @@ def _claim(path: Path, info: dict[str, Any]) -> None:
                     f"{path.parent} holds results of another run ({k} {old.get(k)!r} != {info[k]!r}); "
                     "pass a new --out folder, or delete that one to start over"
                 )
+        return
+    if not write:
         return
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(info, indent=2) + "\n")

@@ -8,7 +8,7 @@ import threading
 from typing import Iterator, Sequence
 
 from ..pretrained import DEFAULT_MODEL, bundle_dir, get_bundle, list_models, shipped_files
-from . import separate_cmd
+from . import separate_cmd, separate_folder_cmd
 from .runner import OneLineParser, run_command
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     separate_cmd.add_parser(sub)
+    separate_folder_cmd.add_parser(sub)
     models = sub.add_parser("models", help="list the pretrained models")
     models.add_argument("--files", metavar="NAME", help="list NAME's files: URL, sha256 and cache path")
     models.set_defaults(func=_models)
@@ -42,7 +43,8 @@ def _models(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 2 user error, 130 interrupted by Ctrl-C
-    or SIGTERM, after removing what the run had written)."""
+    or SIGTERM, after removing what the run had written; ``separate-folder`` also returns 1 when
+    some files failed and 143 after SIGTERM, see :mod:`audiosep.cli.separate_folder_cmd`)."""
     args = build_parser().parse_args(argv)  # one line and exit 2 on bad arguments
     with _sigterm_as_interrupt():
         return run_command("audiosep", lambda: args.func(args))

@@ -74,9 +74,12 @@ class DataConfig(_Section):
     precompute_text: bool = False
     speed_range: tuple[float, float] | None = None
     short_clips: str = "random"
+    embedding_cache: str | None = None
 
     def _check(self) -> None:
         self._require(self.sample_rate > 0, "sample_rate", "must be > 0")
+        self._require(self.embedding_cache is None or bool(self.embedding_cache.strip()), "embedding_cache",
+                      "must be a folder or null (<training.out_dir>/cache)")
         self._require(self.segment_seconds > 0 and self.segment_samples >= 1, "segment_seconds",
                       "must be > 0 and give at least one sample")
         for name in ("batch_size", "val_batch_size", "val_items"):

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..devices import check_device
-from ..errors import AudiosepError
+from ..errors import AudiosepError, UsageError
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -80,9 +80,32 @@ def init_distributed(device_preference: str = "auto", timeout_s: float = 600.0) 
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://",
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        timeout = datetime.timedelta(seconds=timeout_s)
+        store = attempt_store(world, timeout)
+        if store is None:
+            dist.init_process_group(backend, init_method="env://", timeout=timeout)
+        else:
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
     return DistInfo(rank, world, local_rank, device)
+
+
+def attempt_store(world_size: int, timeout: datetime.timedelta) -> dist.Store | None:
+    """torchrun's key-value store with keys scoped to this restart attempt, or None outside
+    torchrun's agent store (then ``env://`` is used as is).
+
+    With ``--rdzv-backend c10d`` the agent keeps one store for the whole job, and ``env://``
+    names the process group's keys without the attempt, so after a restart (``--max-restarts``)
+    a new worker can read the address a killed worker of the previous attempt published and
+    fail with "Connection refused". Prefixing the keys with ``TORCHELASTIC_RESTART_COUNT``
+    keeps the attempts apart.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    client = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                           is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"audiosep/attempt-{attempt}", client)
 
 
 class CollectiveTimeout(AudiosepError, RuntimeError):
@@ -119,6 +142,16 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def check_same(value: Any, info: DistInfo, what: str, fix: str) -> None:
+    """Raise a :class:`~audiosep.errors.UsageError` (on every rank) unless all ranks hold an
+    equal ``value``; the message names ``what``, the first rank that differs, and ``fix``."""
+    values = gather_objects(value, info)
+    odd = next((r for r, v in enumerate(values) if v != values[0]), None)
+    if odd is not None:
+        raise UsageError(f"the processes disagree on {what}: rank 0 has {values[0]}, rank {odd} has "
+                         f"{values[odd]}; {fix}")
 
 
 def all_mean(value: float, info: DistInfo) -> float:

@@ -1,19 +1,24 @@
 """The batch's query embeddings: cached/precomputed text, optionally mixed with audio examples.
 
 The query encoder is frozen; text embeddings come from its LRU cache or, with
-``data.precompute_text``, from a table filled once for every caption of the manifests. With
+``data.precompute_text``, from a table filled once for every caption of the manifests (and kept
+on disk, see :mod:`~audiosep.train.text_cache`, so that it is filled once per run). With
 ``queries.audio_fraction > 0`` (encoders with ``supports_audio``, e.g. CLAP) that fraction of the
 items is conditioned on the target clip itself, as the reference's audio-query mode does. Which
 items get audio queries is drawn from an injected generator, so it is a function of the step.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ..query import ENCODERS, QueryEncoder, build_query_encoder
+from .distributed import DistInfo, barrier
+from .text_cache import TextEmbeddingCache
 
 
 def build_training_encoder(config: Mapping[str, Any]) -> QueryEncoder:
@@ -52,14 +57,46 @@ class BatchQueries:
         self.device = torch.device(device)
         self.table: dict[str, Tensor] = {}
 
-    def precompute(self, captions: Sequence[str], chunk: int = 256) -> int:
-        """Embed every distinct caption once and keep it (on the CPU); returns the count."""
-        todo = [c for c in dict.fromkeys(captions) if c not in self.table]
-        for lo in range(0, len(todo), chunk):
-            part = todo[lo: lo + chunk]
-            for text, emb in zip(part, self.encoder.encode_text(part).cpu()):
-                self.table[text] = emb
+    def precompute(self, captions: Sequence[str], chunk: int = 256, *, cache_dir: str | os.PathLike | None = None,
+                   dist_info: DistInfo | None = None) -> int:
+        """Embed every distinct caption once and keep it (on the CPU); returns the table's size.
+
+        With ``cache_dir``, the embeddings also go to a :class:`~audiosep.train.text_cache.TextEmbeddingCache`
+        there: global rank 0 reads it, embeds only the captions it lacks and rewrites it, while
+        the other ranks wait (a barrier, so ``training.dist_timeout_s`` bounds the wait) and then
+        read it; a rank that cannot see rank 0's file (no shared folder) embeds what it misses.
+        A resumed or restarted run finds every caption there and does not embed any.
+        """
+        wanted = list(dict.fromkeys(captions))
+        if cache_dir is None:
+            self.table.update(self._embed([c for c in wanted if c not in self.table], chunk))
+            return len(self.table)
+        info = dist_info or DistInfo()
+        cache = TextEmbeddingCache(cache_dir, self.encoder)
+        if info.is_main:
+            stored = cache.load()
+            new = self._embed([c for c in wanted if c not in stored and c not in self.table], chunk)
+            if new:
+                cache.save({**stored, **new})
+            self.table.update({c: stored[c] for c in wanted if c in stored})
+            self.table.update(new)
+        barrier(info)
+        if not info.is_main:
+            stored = cache.load()
+            self.table.update({c: stored[c] for c in wanted if c in stored})
+            self.table.update(self._embed([c for c in wanted if c not in self.table], chunk))
         return len(self.table)
+
+    def _embed(self, texts: list[str], chunk: int) -> dict[str, Tensor]:
+        """``{text: Tensor[D]}`` (CPU) from the encoder, ``chunk`` texts at a time."""
+        out: dict[str, Tensor] = {}
+        with tqdm(total=len(texts), desc="embedding captions", unit="caption", dynamic_ncols=True,
+                  disable=True if len(texts) <= chunk else None, leave=False) as bar:
+            for lo in range(0, len(texts), chunk):
+                part = texts[lo: lo + chunk]
+                out.update(zip(part, self.encoder.encode_text(part).cpu()))
+                bar.update(len(part))
+        return out
 
     def text(self, captions: Sequence[str]) -> Tensor:
         """Text conditions Tensor[B, D] (precomputed table first, then the encoder's cache)."""

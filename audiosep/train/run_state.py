@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from torch import nn
 
 from ..checkpoint import NET_FILE, read_state, save_separation_net
 from ..errors import UsageError
-from ..files import atomic_path
+from ..files import PART_SUFFIX, atomic_path, remove_stale_parts
 from ..model import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION
 from ..query import QueryEncoder
 from ..weight_files import WeightFileError, load_torch_file
@@ -47,6 +48,8 @@ METRICS_FILE = "metrics.jsonl"
 RUN_OUTPUTS = ("checkpoints", METRICS_FILE, "summary.txt", "final", "best")
 #: The EMA weights in a checkpoint of a run with ``training.ema_decay``.
 EMA_NET_FILE = "separation_net_ema.safetensors"
+#: The name of an :func:`audiosep.files.atomic_path` temporary file: ``.<target>.<pid>.<8 random>.part``.
+_PART_NAME = re.compile(rf"\.(.+)\.\d+\.[a-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
 STATE_FORMAT = "audiosep.training_state"
 STATE_VERSION = 1
 
@@ -203,6 +206,24 @@ def choose_resume(out_dir: str | os.PathLike, resume: str | os.PathLike | None) 
             f"{own} holds checkpoints after {directory.name} ({', '.join(later)}); resume from the latest "
             f"(--resume {out_dir}) or move those folders away first")
     return directory
+
+
+def remove_stale_writes(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of atomic writes that a killed run left anywhere in ``out_dir``
+    (SIGKILL, a lost node or a power cut mid-save); returns them.
+
+    Only files named as :func:`audiosep.files.atomic_path` names its temporary files, whose
+    writer (the pid in the name) no longer runs on this machine, are removed
+    (:func:`audiosep.files.remove_stale_parts`); call it from global rank 0 only, before the
+    run writes anything, as the pids of other machines cannot be checked.
+    """
+    removed: list[Path] = []
+    for folder, _, names in os.walk(out_dir):
+        for name in names:
+            match = _PART_NAME.fullmatch(name)
+            if match:
+                removed += remove_stale_parts(Path(folder) / match.group(1))
+    return removed
 
 
 def drop_metrics_after(out_dir: str | os.PathLike, step: int) -> None:

@@ -43,6 +43,7 @@ from .config import TrainConfig, config_yaml
 from .dataset import ClipDataset, collate_clips
 from .distributed import (DistInfo, ShardedBatchSampler, all_max, all_mean, barrier, collective_failure,
                           convert_sync_batchnorm, derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
+from .distributed import check_same
 from .ema import WeightEMA
 from .loggers import check_logger, open_logger
 from .losses import get_loss
@@ -161,6 +162,10 @@ class Trainer:
         self.summary = TrainSummary(out_dir=str(self.out_dir))
         self._samples_before = 0  # samples of the runs this one resumes
         resume = ckpt.choose_resume(self.out_dir, resume)
+        check_same(resume.name if resume else "a fresh start", info, "where to start",
+                   f"every machine must see the same training.out_dir ({self.out_dir}), e.g. on a shared file system")
+        if info.is_main:
+            ckpt.remove_stale_writes(self.out_dir)  # left by a process killed mid-write
         state = ckpt.load_checkpoint(resume, net) if resume is not None else None
 
         if info.distributed:
@@ -198,7 +203,8 @@ class Trainer:
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device)
         if data.precompute_text:
-            self.queries.precompute([r.caption for r in records + self.val_records])
+            self.queries.precompute([r.caption for r in records + self.val_records],
+                                    cache_dir=data.embedding_cache or self.out_dir / "cache", dist_info=info)
         if state is not None:
             self._restore(state)
         if self.optimizer_steps_per_epoch < 1:
