@@ -180,6 +180,18 @@ def test_fp16_skips_a_step_with_inf_gradients_counts_it_and_keeps_the_weights(to
     assert summary.skipped_steps == 1 and "1 step(s) skipped" in (tmp_path / "run" / "summary.txt").read_text()
 
 
+def test_network_output_under_fp16_autocast_is_finite_and_close_to_fp32(tones, tmp_path):
+    """The mask arithmetic runs in the STFT's float32 (in float16, tanh**2 underflowed: NaN)."""
+    net = Trainer(make_config(tones[0], tmp_path / "run")).net.eval()
+    g = torch.Generator().manual_seed(0)
+    mixture, cond = 0.1 * torch.randn(3, 1, 4000, generator=g), torch.randn(3, 16, generator=g)
+    with torch.no_grad():
+        full = net(mixture, cond)
+        with torch.autocast("cpu", dtype=torch.float16):
+            half = net(mixture, cond)
+    assert torch.isfinite(half).all() and float((half.float() - full).abs().max()) < 1e-2 * float(full.abs().max())
+
+
 # -- best/ -------------------------------------------------------------------------------------
 def fake_validation(trainer, sdris, snapshots):
     def validate():
