@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,7 @@ def write_shards(manifests: Sequence[str | os.PathLike], out_dir: str | os.PathL
         Show a progress bar (on stderr).
     report : callable, optional
         Called with one line per bad audio file (the first :data:`MAX_REPORTED`); default: printed
-        above the progress bar.
+        on stderr above the progress bar.
 
     Returns
     -------
@@ -178,7 +179,7 @@ def write_shards(manifests: Sequence[str | os.PathLike], out_dir: str | os.PathL
     summary.resumed_clips = sum(s["count"] for s in summary.shard_list)
     limit_bytes = None if shard_mb is None else shard_mb * 1e6
     bar = tqdm(desc=f"sharding into {out}", unit=" clips", disable=not progress, dynamic_ncols=True)
-    say = report or bar.write
+    say = report or (lambda line: bar.write(line, file=sys.stderr))
     records = _records(paths)
     read = 0
     for _ in range(state["records_read"]):  # done by the interrupted run
