@@ -63,7 +63,7 @@ class DataConfig(_Section):
     val_manifests: tuple[str, ...] = ()
     train_shards: tuple[str, ...] = ()
     shard_index: str | None = None
-    shuffle_buffer: int = 1000
+    shuffle_buffer: int = 256
     sample_rate: int = 32000
     segment_seconds: float = 5.0
     batch_size: int = 12
