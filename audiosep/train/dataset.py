@@ -168,11 +168,12 @@ class SegmentReader:
         self.sample_rate = config.sample_rate
         self.segment = config.segment_samples
 
-    def _read(self, source: str | bytes, start: int, frames: int, sr: int, rate: int | None = None) -> Tensor:
-        """Read ``frames`` frames from ``start`` of a file (path) or encoded file bytes, downmix and
-        resample to ``rate`` (default: the dataset's rate): Tensor[1, T']."""
+    def _read(self, file: soundfile.SoundFile, start: int, frames: int, sr: int, rate: int | None = None) -> Tensor:
+        """Read ``frames`` frames from ``start`` of an open file, downmix and resample to ``rate``
+        (default: the dataset's rate): Tensor[1, T']."""
         try:
-            data = soundfile.read(_opened(source), start=start, frames=frames, dtype="float32", always_2d=True)[0]
+            file.seek(start)
+            data = file.read(frames, dtype="float32", always_2d=True)
         except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
             raise BadAudioFile(f"cannot decode ({err})") from None
         if data.shape[0] == 0:
@@ -203,11 +204,15 @@ class SegmentReader:
         by its path or by its encoded bytes (e.g. read from a shard): Tensor[1, T].
 
         Raises :class:`BadAudioFile` when the audio cannot be used."""
-        try:
-            info = soundfile.info(_opened(source))
+        try:  # opened once per item (bytes are read through Python callbacks: each open costs)
+            file = soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source)
         except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
             raise BadAudioFile(f"cannot decode ({err})") from None
-        sr, total = int(info.samplerate), int(info.frames)
+        with file:
+            return self._segment_in(file, gen)
+
+    def _segment_in(self, source: soundfile.SoundFile, gen: torch.Generator) -> Tensor:
+        sr, total = int(source.samplerate), int(source.frames)
         if total <= 0:
             raise BadAudioFile("empty (zero frames)")
         rate = self._rate(gen)
@@ -225,7 +230,7 @@ class SegmentReader:
                 return audio
         return self._loudest(source, total, sr, gen)
 
-    def _loudest(self, source: str | bytes, total: int, sr: int, gen: torch.Generator) -> Tensor:
+    def _loudest(self, source: soundfile.SoundFile, total: int, sr: int, gen: torch.Generator) -> Tensor:
         """The loudest segment of the whole file (first of equals): Tensor[1, T]."""
         audio = self._read(source, 0, total, sr)
         power = torch.cat([torch.zeros(1, dtype=torch.float64), audio[0].double().pow(2).cumsum(0)])
@@ -307,8 +312,3 @@ class ClipDataset(SegmentReader, torch.utils.data.Dataset):
         if not record.path.is_file():
             raise BadAudioFile("file not found")
         return self.segment_of(str(record.path), gen)
-
-
-def _opened(source: str | bytes):
-    """What soundfile reads: the path itself, or a fresh in-memory file of the bytes."""
-    return io.BytesIO(source) if isinstance(source, bytes) else source
