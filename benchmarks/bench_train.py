@@ -94,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench_train_data import main as data_main
 
         return data_main(argv)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="other modes: 'bench_train.py data' (DataLoader clips/s from tar shards vs manifests) and "
+               "'bench_train.py memory' (peak RSS of a 200 k-record manifest vs its shard index); "
+               "each has its own --help")
     p.add_argument("--config", help="take model/data/optim settings from this YAML training config")
     p.add_argument("--full", action="store_true", help="the full-size ResUNet30 (default: a small network)")
     p.add_argument("--batch-size", type=int, default=4)
