@@ -10,6 +10,7 @@ import torch
 from audiosep.train.cli import main, write_tone_dataset
 from audiosep.train.config import ConfigError, DataConfig, config_from_dict
 from audiosep.train.dataset import ClipDataset, collate_clips
+from audiosep.train.distributed import generator_for
 from audiosep.train.manifest import read_manifest
 from audiosep.train.shard_data import ShardClips, ShardIndex, iter_shard, load_shard_index, worker_part
 from audiosep.train.shards import INDEX_FILE, PROGRESS_FILE, ShardError, write_shards
@@ -238,3 +239,25 @@ def test_training_from_shards_through_audiosep_train_resumes_exactly(tones, shar
     resumed = [json.loads(line)["loss"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
                if json.loads(line)["kind"] == "train"]
     assert losses == resumed and len(losses) == 5
+
+
+def test_a_silent_clip_in_a_shard_is_replaced_by_the_next_good_one(tones, tmp_path):
+    import numpy as np
+    import soundfile
+
+    soundfile.write(tmp_path / "silent.wav", np.zeros(SR // 2, dtype="float32"), SR)
+    doc = json.loads(tones[0].read_text())
+    items = [dict(d, wav=str(tones[0].parent / d["wav"])) for d in doc["data"][:5]]
+    items.insert(2, {"wav": str(tmp_path / "silent.wav"), "caption": "nothing"})
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"data": items}))
+    write_shards([manifest], tmp_path / "s", shard_size=4, progress=False)
+    clips = ShardClips(load_shard_index([str(tmp_path / "s")]), data_config(batch_size=6, shuffle_buffer=1), seed=0)
+    with pytest.warns(RuntimeWarning, match="silent.wav .shard key 2.: all silent"):
+        got = list(clips.part(0, 1))
+    order = torch.randperm(2, generator=generator_for("shards", 0, 0)).tolist()  # the epoch's shard order
+    keys = [k for s in order for k in ([0, 1, 2, 3], [4, 5])[s]]
+    at = keys.index(2)
+    assert len(got) == 6 and got[at].bad_files == (str(tmp_path / "silent.wav"),)
+    assert got[at].index == (keys[at + 1] if at + 1 < 6 else keys[at - 1])
+    assert got[at].caption != "nothing" and all(not c.bad_files for i, c in enumerate(got) if i != at)
