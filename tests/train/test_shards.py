@@ -261,3 +261,22 @@ def test_a_silent_clip_in_a_shard_is_replaced_by_the_next_good_one(tones, tmp_pa
     assert len(got) == 6 and got[at].bad_files == (str(tmp_path / "silent.wav"),)
     assert got[at].index == (keys[at + 1] if at + 1 < 6 else keys[at - 1])
     assert got[at].caption != "nothing" and all(not c.bad_files for i, c in enumerate(got) if i != at)
+
+
+def test_truncated_or_foreign_shard_files_are_one_line_errors(shards, tmp_path):
+    tar = (shards / "train-000000.tar").read_bytes()
+    (tmp_path / "cut.tar").write_bytes(tar[:5000])
+    (tmp_path / "text.tar").write_bytes(b"not a tar file at all\n" * 40)
+    with pytest.raises(ShardError, match="cut.tar ends inside a clip"):
+        list(iter_shard(str(tmp_path / "cut.tar")))
+    with pytest.raises(ShardError, match="text.tar is not a tar file"):
+        list(iter_shard(str(tmp_path / "text.tar")))
+    # a tar written by another tool (pax headers, directories) still reads where it holds our members
+    import tarfile
+
+    with tarfile.open(tmp_path / "pax.tar", "w", format=tarfile.PAX_FORMAT) as out:
+        out.add(tmp_path, arcname="folder", recursive=False)
+        with tarfile.open(shards / "train-000000.tar") as ours:
+            for member in ours.getmembers():
+                out.addfile(member, ours.extractfile(member))
+    assert list(iter_shard(str(tmp_path / "pax.tar"))) == list(iter_shard(str(shards / "train-000000.tar")))
