@@ -160,7 +160,7 @@ def main(argv: Sequence[str]) -> int:
     d.add_argument("--num-workers", type=int, default=2)
     d.add_argument("--shard-size", type=int, default=250, help="clips per shard")
     d.add_argument("--buffer", type=int, default=100, help="data.shuffle_buffer")
-    d.add_argument("--repeats", type=int, default=2, help="epochs timed per source (alternating; the best counts)")
+    d.add_argument("--repeats", type=int, default=3, help="epochs timed per source (alternating; the best counts)")
     m = sub.add_parser("memory", help="peak RSS of building the dataset: manifest vs shard index")
     m.add_argument("--records", type=int, default=200_000)
     args = p.parse_args(argv)

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="audiosep-train",
         description="Train an AudioSep separation network from a YAML config "
                     f"(shipped configs: {', '.join(sorted(x.stem for x in CONFIG_DIR.glob('*.yaml')))}).",
+        epilog="'audiosep-train shard MANIFEST... --out DIR' writes tar shards for large data sets "
+               "(train from them with data.train_shards: DIR); see 'audiosep-train shard --help'",
     )
     p.add_argument("config", help="YAML config file, or the name of a shipped config (e.g. tiny_cpu)")
     p.add_argument("--resume", metavar="PATH|auto",
