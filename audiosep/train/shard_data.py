@@ -47,6 +47,7 @@ import json
 import os
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -150,6 +151,9 @@ def load_shard_index(train_shards: Sequence[str], shard_index: str | None = None
             raise ShardError(f"data.shard_index {index['_path']} does not list {len(unknown)} of the data.train_shards "
                              f"(e.g. {_name_of(unknown[0])!r}); give the index written with those shards")
         counts = [known[_name_of(u)] for u in urls]
+    twice = [u for u, n in Counter(_name_of(u) for u in urls).items() if n > 1]
+    if twice:
+        raise ShardError(f"data.train_shards lists {twice[0]!r} more than once; each shard must be read once per epoch")
     missing = [u for u in urls if _is_local(u) and not os.path.isfile(u)]
     if missing:
         raise ShardError(f"{len(missing)} shard file(s) of data.train_shards do not exist (e.g. {missing[0]}); "

@@ -172,6 +172,8 @@ def test_shard_lists_need_an_index_and_config_keys_exclude_each_other(shards, tm
     pattern = str(shards / "train-{000000..000006}.tar")
     via_pattern = load_shard_index([pattern], str(shards / INDEX_FILE))
     assert via_pattern == ShardIndex(tuple(names), (4, 4, 4, 4, 4, 4, 2))
+    with pytest.raises(ShardError, match="lists 'train-000001.tar' more than once"):
+        load_shard_index([pattern, names[1]], str(shards / INDEX_FILE))
     with pytest.raises(ShardError, match="set data.shard_index"):
         load_shard_index(names[:2])
     with pytest.raises(ShardError, match="does not list 1 of the data.train_shards"):
