@@ -282,3 +282,14 @@ def test_truncated_or_foreign_shard_files_are_one_line_errors(shards, tmp_path):
             for member in ours.getmembers():
                 out.addfile(member, ours.extractfile(member))
     assert list(iter_shard(str(tmp_path / "pax.tar"))) == list(iter_shard(str(shards / "train-000000.tar")))
+
+
+def test_pipe_urls_read_through_webdataset_give_the_same_clips(shards):
+    piped = load_shard_index([f"pipe:cat {shards}/train-{{000000..000006}}.tar"], str(shards / INDEX_FILE))
+    assert piped.urls[0] == f"pipe:cat {shards}/train-000000.tar" and piped.counts == (4, 4, 4, 4, 4, 4, 2)
+    config = data_config(batch_size=4)
+    local = ShardClips(load_shard_index([str(shards)]), config, seed=2)
+    remote = ShardClips(piped, config, seed=2)
+    a, b = list(local.part(0, 1)), list(remote.part(0, 1))
+    assert [c.index for c in a] == [c.index for c in b] and len(a) == 24
+    assert all(torch.equal(x.audio, y.audio) for x, y in zip(a, b))
