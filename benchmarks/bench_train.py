@@ -4,6 +4,10 @@
     python benchmarks/bench_train.py --full --batch-size 12 --device cuda --precision bf16 \
         --compile --channels-last                         # the full ResUNet30 on a GPU
     python benchmarks/bench_train.py --config my.yaml     # the network/data settings of a config
+    python benchmarks/bench_train.py data --num-workers 2  # DataLoader clips/s: tar shards vs manifests
+    python benchmarks/bench_train.py memory               # peak RSS: 200 k-record manifest vs shard index
+
+``data`` and ``memory`` are in :mod:`bench_train_data` (``--help`` there lists their options).
 
 Clips are synthetic sine tones written to a temporary folder; queries use the model-free
 "hashed" encoder so that only the separation network and the data path are measured. Each
@@ -12,6 +16,7 @@ training step is the trainer's real step (mixing, queries, forward, L1 loss, bac
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -83,7 +88,17 @@ def bench_steps(trainer, steps: int, warmup: int) -> tuple[float, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["data"], ["memory"]):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_train_data import main as data_main
+
+        return data_main(argv)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="other modes: 'bench_train.py data' (DataLoader clips/s from tar shards vs manifests) and "
+               "'bench_train.py memory' (peak RSS of a 200 k-record manifest vs its shard index); "
+               "each has its own --help")
     p.add_argument("--config", help="take model/data/optim settings from this YAML training config")
     p.add_argument("--full", action="store_true", help="the full-size ResUNet30 (default: a small network)")
     p.add_argument("--batch-size", type=int, default=4)

@@ -1,4 +1,5 @@
-"""``audiosep-train CONFIG.yaml [--resume PATH] [--set key.sub=value ...]``.
+"""``audiosep-train CONFIG.yaml [--resume PATH] [--set key.sub=value ...]``, and
+``audiosep-train shard MANIFEST [MANIFEST ...] --out DIR`` (tar shards for large data sets).
 
 One process: ``audiosep-train tiny_cpu.yaml``. Several GPUs (or nodes, with torchrun's
 rendezvous flags): ``torchrun --nproc_per_node 8 -m audiosep.train reference.yaml``.
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="audiosep-train",
         description="Train an AudioSep separation network from a YAML config "
                     f"(shipped configs: {', '.join(sorted(x.stem for x in CONFIG_DIR.glob('*.yaml')))}).",
+        epilog="'audiosep-train shard MANIFEST... --out DIR' writes tar shards for large data sets "
+               "(train from them with data.train_shards: DIR); see 'audiosep-train shard --help'",
     )
     p.add_argument("config", help="YAML config file, or the name of a shipped config (e.g. tiny_cpu)")
     p.add_argument("--resume", metavar="PATH|auto",
@@ -35,6 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a small synthetic dataset (sine tones captioned by pitch) with train.json and "
                         "val.json manifests into DIR, then exit; CONFIG's data.sample_rate is used")
     return p
+
+
+def build_shard_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="audiosep-train shard",
+        description="Write the clips of training manifests into tar shards (audio bytes as stored, caption, "
+                    "labels, original path) and an index.json; train from them with data.train_shards: DIR.",
+    )
+    p.add_argument("manifests", nargs="+", metavar="MANIFEST", help=".json, .jsonl or .csv training manifests")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for train-000000.tar, ... and index.json (new or empty; an interrupted run "
+                        "into it is continued)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--shard-size", type=int, metavar="N", help="clips per shard (default 1000)")
+    size.add_argument("--shard-mb", type=float, metavar="MB", help="or: megabytes of audio per shard")
+    p.add_argument("--overwrite", action="store_true", help="replace the shards already in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _shard(args: argparse.Namespace) -> int:
+    from .shards import write_shards
+
+    size = args.shard_size if args.shard_size is not None or args.shard_mb is not None else 1000
+    summary = write_shards(args.manifests, args.out, shard_size=size, shard_mb=args.shard_mb,
+                           overwrite=args.overwrite, progress=not args.no_progress)
+    print(summary.format())
+    return 0
 
 
 TONES = {"a low hum at 110 hertz": 110.0, "a deep tone at 220 hertz": 220.0, "a tone at 440 hertz": 440.0,
@@ -126,7 +157,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``audiosep-train``; returns the exit status (errors: :mod:`audiosep.cli.runner`)."""
+    """Entry point of ``audiosep-train``; returns the exit status (errors: :mod:`audiosep.cli.runner`).
+
+    A first argument ``shard`` selects the shard writer (a config file named ``shard`` is
+    given as ``./shard``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shard"]:
+        shard_args = build_shard_parser().parse_args(argv[1:])
+        return run_command("audiosep-train shard", lambda: _shard(shard_args),
+                           interrupted="interrupted; run the same command again to continue")
     args = build_parser().parse_args(argv)
     return run_command("audiosep-train", lambda: _train(args),
                        interrupted="interrupted; resume from the last checkpoint with --resume RUN_DIR")

@@ -62,6 +62,9 @@ class DataConfig(_Section):
 
     train_manifests: tuple[str, ...] = ()
     val_manifests: tuple[str, ...] = ()
+    train_shards: tuple[str, ...] = ()
+    shard_index: str | None = None
+    shuffle_buffer: int = 256
     sample_rate: int = 32000
     segment_seconds: float = 5.0
     batch_size: int = 12
@@ -86,6 +89,13 @@ class DataConfig(_Section):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
         self._require(self.num_workers >= 0, "num_workers", "must be >= 0")
         self._require(self.max_retries >= 0, "max_retries", "must be >= 0")
+        self._require(not (self.train_manifests and self.train_shards), "train_shards",
+                      f"and {self._key('train_manifests')} are both set; train from one of them "
+                      "(tar shards written by 'audiosep-train shard', or manifests)", got=False)
+        self._require(self.shard_index is None or bool(self.train_shards), "shard_index",
+                      f"gives the clip counts of {self._key('train_shards')}, which is empty; "
+                      "list the shards there or remove shard_index", got=False)
+        self._require(self.shuffle_buffer >= 1, "shuffle_buffer", "must be >= 1 (1: no shuffling within shards)")
         self._require(self.short_clips in SHORT_CLIP_PLACEMENTS, "short_clips",
                       "must be 'random' (a random offset in the segment) or 'start'")
         if self.speed_range is not None:
@@ -461,15 +471,23 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
 
 
 def _resolve_manifests(raw: dict[str, Any], base: Path) -> None:
-    """Manifest paths of ``raw["data"]`` made absolute against ``base`` (anything but a path is
-    left for :func:`config_from_dict` to refuse)."""
+    """Manifest and shard paths of ``raw["data"]`` made absolute against ``base`` (URLs and
+    ``pipe:`` commands are left as they are; anything but a string is left for
+    :func:`config_from_dict` to refuse)."""
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in ("train_manifests", "val_manifests"):
+        for key in ("train_manifests", "val_manifests", "train_shards"):
             if isinstance(data.get(key), str):
                 data[key] = [data[key]]
             if isinstance(data.get(key), list):
-                data[key] = [_resolve(base, p) if isinstance(p, str) else p for p in data[key]]
+                data[key] = [_resolve(base, p) if isinstance(p, str) and _is_local(p) else p for p in data[key]]
+        if isinstance(data.get("shard_index"), str) and _is_local(data["shard_index"]):
+            data["shard_index"] = _resolve(base, data["shard_index"])
+
+
+def _is_local(p: str) -> bool:
+    """Whether ``p`` names a local file (not ``pipe:...`` and not a URL such as ``https://...``)."""
+    return not (p.startswith("pipe:") or "://" in p)
 
 
 def _resolve(base: Path, p: str) -> str:

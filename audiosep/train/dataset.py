@@ -44,6 +44,7 @@ With ``persistent_workers=True`` DataLoader workers keep their own copy of the d
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import warnings
 from dataclasses import dataclass
@@ -151,7 +152,97 @@ def rms_db(audio: Tensor) -> float:
     return 10.0 * math.log10(max(power, 1e-20))
 
 
-class ClipDataset(torch.utils.data.Dataset):
+class SegmentReader:
+    """Cuts fixed-length mono segments out of audio files or encoded file bytes (the decoding
+    half of :class:`ClipDataset`, shared with the shard reader :mod:`audiosep.train.shard_data`).
+
+    Parameters
+    ----------
+    config : DataConfig
+        ``sample_rate``, ``segment_seconds``, ``random_crop``, ``silence_db``, ``max_retries``,
+        ``speed_range`` and ``short_clips`` are used (see the module docstring).
+    """
+
+    def __init__(self, config: DataConfig) -> None:
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.segment = config.segment_samples
+
+    def _read(self, file: soundfile.SoundFile, start: int, frames: int, sr: int, rate: int | None = None) -> Tensor:
+        """Read ``frames`` frames from ``start`` of an open file, downmix and resample to ``rate``
+        (default: the dataset's rate): Tensor[1, T']."""
+        try:
+            file.seek(start)
+            data = file.read(frames, dtype="float32", always_2d=True)
+        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
+            raise BadAudioFile(f"cannot decode ({err})") from None
+        if data.shape[0] == 0:
+            raise BadAudioFile("no samples could be read")
+        if not np.isfinite(data).all():
+            raise BadAudioFile("contains NaN or Inf samples")
+        mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)))[None]
+        return resample(mono, sr, rate or self.sample_rate)
+
+    def _rate(self, gen: torch.Generator) -> int:
+        """The resampling rate for this item: the dataset's rate divided by its speed factor."""
+        if self.config.speed_range is None or not self.config.random_crop:
+            return self.sample_rate
+        low, high = self.config.speed_range
+        factor = low + (high - low) * float(torch.rand((), generator=gen, dtype=torch.float64))
+        return max(10, int(round(self.sample_rate / factor / 10.0)) * 10)
+
+    def _fit(self, audio: Tensor, gen: torch.Generator) -> Tensor:
+        """Crop ``Tensor[1, L]`` to ``Tensor[1, T]``, or zero-pad it, placed as ``short_clips`` says."""
+        spare = self.segment - audio.shape[-1]
+        if spare <= 0:
+            return audio[:, : self.segment].contiguous()
+        before = int(torch.randint(spare + 1, (1,), generator=gen)) if self.config.short_clips == "random" else 0
+        return torch.nn.functional.pad(audio, (before, spare - before))
+
+    def segment_of(self, source: str | bytes, gen: torch.Generator) -> Tensor:
+        """One segment (crop, padding, silence guard, speed as configured) of an audio file given
+        by its path or by its encoded bytes (e.g. read from a shard): Tensor[1, T].
+
+        Raises :class:`BadAudioFile` when the audio cannot be used."""
+        try:  # opened once per item (bytes are read through Python callbacks: each open costs)
+            file = soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
+            raise BadAudioFile(f"cannot decode ({err})") from None
+        with file:
+            return self._segment_in(file, gen)
+
+    def _segment_in(self, source: soundfile.SoundFile, gen: torch.Generator) -> Tensor:
+        sr, total = int(source.samplerate), int(source.frames)
+        if total <= 0:
+            raise BadAudioFile("empty (zero frames)")
+        rate = self._rate(gen)
+        need = math.ceil(self.segment * sr / rate)  # source frames for one segment
+        if total <= need:  # short clip: the whole file, padded
+            audio = self._fit(self._read(source, 0, total, sr, rate), gen)
+            if rms_db(audio) < self.config.silence_db:
+                raise BadAudioFile(f"all silent (below {self.config.silence_db:g} dBFS)")
+            return audio
+        tries = 1 + (self.config.max_retries if self.config.random_crop else 0)
+        for _ in range(tries):
+            start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.config.random_crop else 0
+            audio = self._fit(self._read(source, start, need, sr, rate), gen)
+            if rms_db(audio) >= self.config.silence_db:
+                return audio
+        return self._loudest(source, total, sr, gen)
+
+    def _loudest(self, source: soundfile.SoundFile, total: int, sr: int, gen: torch.Generator) -> Tensor:
+        """The loudest segment of the whole file (first of equals): Tensor[1, T]."""
+        audio = self._read(source, 0, total, sr)
+        power = torch.cat([torch.zeros(1, dtype=torch.float64), audio[0].double().pow(2).cumsum(0)])
+        windows = power[self.segment :] - power[: -self.segment]
+        start = int(torch.argmax(windows)) if windows.numel() else 0
+        best = self._fit(audio[:, start:], gen)
+        if rms_db(best) < self.config.silence_db:
+            raise BadAudioFile(f"all silent (no segment above {self.config.silence_db:g} dBFS)")
+        return best
+
+
+class ClipDataset(SegmentReader, torch.utils.data.Dataset):
     """Fixed-length mono segments of the records' audio files.
 
     Parameters
@@ -175,10 +266,8 @@ class ClipDataset(torch.utils.data.Dataset):
             raise ValueError("ClipDataset needs at least one record; check the manifests")
         if max_bad_records < 1:
             raise ValueError(f"max_bad_records must be >= 1, got {max_bad_records!r}")
+        super().__init__(config)
         self.records = list(records)
-        self.config = config
-        self.sample_rate = config.sample_rate
-        self.segment = config.segment_samples
         self.seed = int(seed)
         self.max_bad_records = int(max_bad_records)
         self.epoch = 0
@@ -219,70 +308,7 @@ class ClipDataset(torch.utils.data.Dataset):
                 continue
             return Clip(audio=audio, caption=record.caption, labels=record.labels, index=index, bad_files=tuple(bad))
 
-    # -- decoding -----------------------------------------------------------------------
-    def _read(self, path: str, start: int, frames: int, sr: int, rate: int | None = None) -> Tensor:
-        """Read ``frames`` frames from ``start``, downmix and resample to ``rate`` (default: the
-        dataset's rate): Tensor[1, T']."""
-        try:
-            data = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)[0]
-        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
-            raise BadAudioFile(f"cannot decode ({err})") from None
-        if data.shape[0] == 0:
-            raise BadAudioFile("no samples could be read")
-        if not np.isfinite(data).all():
-            raise BadAudioFile("contains NaN or Inf samples")
-        mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)))[None]
-        return resample(mono, sr, rate or self.sample_rate)
-
-    def _rate(self, gen: torch.Generator) -> int:
-        """The resampling rate for this item: the dataset's rate divided by its speed factor."""
-        if self.config.speed_range is None or not self.config.random_crop:
-            return self.sample_rate
-        low, high = self.config.speed_range
-        factor = low + (high - low) * float(torch.rand((), generator=gen, dtype=torch.float64))
-        return max(10, int(round(self.sample_rate / factor / 10.0)) * 10)
-
-    def _fit(self, audio: Tensor, gen: torch.Generator) -> Tensor:
-        """Crop ``Tensor[1, L]`` to ``Tensor[1, T]``, or zero-pad it, placed as ``short_clips`` says."""
-        spare = self.segment - audio.shape[-1]
-        if spare <= 0:
-            return audio[:, : self.segment].contiguous()
-        before = int(torch.randint(spare + 1, (1,), generator=gen)) if self.config.short_clips == "random" else 0
-        return torch.nn.functional.pad(audio, (before, spare - before))
-
     def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
-        path = str(record.path)
         if not record.path.is_file():
             raise BadAudioFile("file not found")
-        try:
-            info = soundfile.info(path)
-        except (RuntimeError, TypeError, ValueError, soundfile.SoundFileError) as err:
-            raise BadAudioFile(f"cannot decode ({err})") from None
-        sr, total = int(info.samplerate), int(info.frames)
-        if total <= 0:
-            raise BadAudioFile("empty (zero frames)")
-        rate = self._rate(gen)
-        need = math.ceil(self.segment * sr / rate)  # source frames for one segment
-        if total <= need:  # short clip: the whole file, padded
-            audio = self._fit(self._read(path, 0, total, sr, rate), gen)
-            if rms_db(audio) < self.config.silence_db:
-                raise BadAudioFile(f"all silent (below {self.config.silence_db:g} dBFS)")
-            return audio
-        tries = 1 + (self.config.max_retries if self.config.random_crop else 0)
-        for _ in range(tries):
-            start = int(torch.randint(total - need + 1, (1,), generator=gen)) if self.config.random_crop else 0
-            audio = self._fit(self._read(path, start, need, sr, rate), gen)
-            if rms_db(audio) >= self.config.silence_db:
-                return audio
-        return self._loudest(path, total, sr, gen)
-
-    def _loudest(self, path: str, total: int, sr: int, gen: torch.Generator) -> Tensor:
-        """The loudest segment of the whole file (first of equals): Tensor[1, T]."""
-        audio = self._read(path, 0, total, sr)
-        power = torch.cat([torch.zeros(1, dtype=torch.float64), audio[0].double().pow(2).cumsum(0)])
-        windows = power[self.segment :] - power[: -self.segment]
-        start = int(torch.argmax(windows)) if windows.numel() else 0
-        best = self._fit(audio[:, start:], gen)
-        if rms_db(best) < self.config.silence_db:
-            raise BadAudioFile(f"all silent (no segment above {self.config.silence_db:g} dBFS)")
-        return best
+        return self.segment_of(str(record.path), gen)

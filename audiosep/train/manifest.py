@@ -159,6 +159,54 @@ def _csv_entries(path: Path) -> Iterator[tuple[Any, str]]:
 _READERS = {".json": _json_entries, ".jsonl": _jsonl_entries, ".csv": _csv_entries}
 
 
+def iter_manifest(path: str | os.PathLike) -> Iterator[ClipRecord]:
+    """The records of one manifest, one at a time (``.jsonl`` and ``.csv`` are read line by line,
+    so a manifest of millions of clips is never held in memory; ``.json`` is one object and is
+    parsed whole).
+
+    Parameters
+    ----------
+    path : path
+        The manifest; relative audio paths inside are resolved against its folder.
+
+    Yields
+    ------
+    ClipRecord
+        In file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the manifest does not exist (raised before the first record).
+    ManifestError
+        On an unknown suffix, bad syntax, a malformed record (when it is reached), or a manifest
+        without records (at its end).
+    """
+    path = Path(path).expanduser().absolute()
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
+    if path.is_dir():
+        raise ManifestError(f"manifest {path} is a folder; list the manifest file itself")
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}; check the path")
+    return _records(path, reader)
+
+
+def _records(path: Path, reader) -> Iterator[ClipRecord]:
+    count = 0
+    try:
+        for entry, where in reader(path):
+            yield _to_record(entry, path.parent, where)
+            count += 1
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    except csv.Error as err:
+        raise ManifestError(f"{path}: invalid CSV ({err}); fix the syntax") from None
+    if not count:
+        raise ManifestError(f"{path}: the manifest holds no records; add at least one clip")
+
+
 def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
     """Read one manifest (``.json``, ``.jsonl`` or ``.csv``; see the module docstring).
 
@@ -179,23 +227,7 @@ def read_manifest(path: str | os.PathLike) -> list[ClipRecord]:
     ManifestError
         On an unknown suffix, bad syntax, a malformed record, or a manifest without records.
     """
-    path = Path(path).expanduser().absolute()
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
-    if path.is_dir():
-        raise ManifestError(f"manifest {path} is a folder; list the manifest file itself")
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}; check the path")
-    try:
-        records = [_to_record(entry, path.parent, where) for entry, where in reader(path)]
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
-    except csv.Error as err:
-        raise ManifestError(f"{path}: invalid CSV ({err}); fix the syntax") from None
-    if not records:
-        raise ManifestError(f"{path}: the manifest holds no records; add at least one clip")
-    return records
+    return list(iter_manifest(path))
 
 
 def read_manifests(paths: Sequence[str | os.PathLike]) -> list[ClipRecord]:

@@ -40,8 +40,8 @@ from ..nn.resunet import ResUNet
 from ..query import QueryEncoder
 from . import run_state as ckpt
 from .config import TrainConfig, config_yaml
-from .dataset import ClipDataset, collate_clips
-from .distributed import (DistInfo, ShardedBatchSampler, all_max, all_mean, barrier, collective_failure,
+from .data_source import build_train_data
+from .distributed import (DistInfo, all_max, all_mean, barrier, collective_failure,
                           convert_sync_batchnorm, derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
 from .distributed import check_same
 from .ema import WeightEMA
@@ -52,7 +52,7 @@ from .mixing import mix_batch
 from .queries import BatchQueries, build_training_encoder
 from .run_log import RunLog, train_line, val_line
 from .schedule import lr_factor
-from .stopping import StopSignals, TrainingStopped, ignore_stop_signals
+from .stopping import StopSignals, TrainingStopped
 from .summary import LogWindow, TrainSummary
 from .validation import build_val_batches, score
 
@@ -187,15 +187,9 @@ class Trainer:
         check_logger(tr)  # a missing wandb / mlflow is an error now, not after the first steps
 
         data = cfg.data
-        records = read_manifests(data.train_manifests) if data.train_manifests else []
-        if not records:
-            raise ValueError("data.train_manifests lists no clips; point it to a .json/.csv/.jsonl manifest")
-        check_audio_files(records, data.train_manifests, "data.train_manifests")
-        self.dataset = ClipDataset(records, data, seed=tr.seed)
-        self.steps_per_epoch = ShardedBatchSampler.steps_per_epoch(len(records), data.batch_size, info.world_size)
-        if self.steps_per_epoch < 1:
-            raise ValueError(f"{len(records)} training clips are fewer than one global batch "
-                             f"({data.batch_size} x {info.world_size}); lower data.batch_size")
+        self.train_data = build_train_data(data, tr.seed, info)  # manifests or tar shards
+        self.dataset = self.train_data.dataset
+        self.steps_per_epoch = self.train_data.steps_per_epoch
         self.val_records = read_manifests(data.val_manifests) if data.val_manifests else []
         if self.val_records:
             check_audio_files(self.val_records, data.val_manifests, "data.val_manifests")
@@ -203,14 +197,14 @@ class Trainer:
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device)
         if data.precompute_text:
-            self.queries.precompute([r.caption for r in records + self.val_records],
+            self.queries.precompute(self.train_data.captions + [r.caption for r in self.val_records],
                                     cache_dir=data.embedding_cache or self.out_dir / "cache", dist_info=info)
         if state is not None:
             self._restore(state)
         if self.optimizer_steps_per_epoch < 1:
-            raise ValueError(f"{len(records)} training clips are fewer than one global batch ({data.batch_size} x "
-                             f"{info.world_size} x training.grad_accum_steps {self.accum}); lower data.batch_size "
-                             "or training.grad_accum_steps")
+            raise ValueError(f"an epoch has {self.steps_per_epoch} batch(es) of {data.batch_size} x {info.world_size} "
+                             f"process(es), fewer than training.grad_accum_steps ({self.accum}) for one optimizer "
+                             "step; lower data.batch_size or training.grad_accum_steps")
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -360,14 +354,7 @@ class Trainer:
 
     def loader(self, epoch: int, start_step: int = 0) -> torch.utils.data.DataLoader:
         """This rank's batches of ``epoch`` from ``start_step`` on."""
-        data = self.config.data
-        self.dataset.set_epoch(epoch)
-        sampler = ShardedBatchSampler(len(self.dataset), data.batch_size, rank=self.info.rank,
-                                      world_size=self.info.world_size, seed=self.config.training.seed,
-                                      epoch=epoch, start_step=start_step)
-        return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate_clips,
-                                           num_workers=data.num_workers, worker_init_fn=ignore_stop_signals,
-                                           pin_memory=self.device.type == "cuda")
+        return self.train_data.loader(epoch, start_step, pin_memory=self.device.type == "cuda")
 
     # -- validation -------------------------------------------------------------------------
     def _build_val_batches(self) -> list[tuple[Tensor, Tensor, Tensor]]:

@@ -172,13 +172,13 @@ def test_random_crop_is_an_exact_slice_of_the_file(files):
 
 def test_reads_only_the_needed_frames(files, monkeypatch):
     calls = []
-    real = sf.read
+    real = sf.SoundFile.read
 
-    def spy(path, *args, **kwargs):
-        calls.append(kwargs.get("frames"))
-        return real(path, *args, **kwargs)
+    def spy(self, frames=-1, *args, **kwargs):
+        calls.append(frames)
+        return real(self, frames, *args, **kwargs)
 
-    monkeypatch.setattr(sf, "read", spy)
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
     ds = dataset([files["long32k"]], sample_rate=SR, segment_seconds=1.0)
     ds[0]
     assert calls == [32000]  # one second of the 20 s file
