@@ -357,3 +357,29 @@ def test_validation_split_over_two_gloo_processes_equals_one_process(tones, tmp_
     (one_val,) = records(tmp_path / "one", "val")
     assert ddp_val["val_sdri"] == pytest.approx(one_val["val_sdri"], rel=1e-3, abs=1e-3)
     assert proc.stdout.count("validation at step 2:") == 1 and proc.stdout.count("step 1/2 ") == 1
+
+
+def test_accumulation_from_tar_shards_equals_the_bigger_batch_and_resumes_exactly(tones, tmp_path):
+    """The same property from a shard stream: 2 x batch 2 takes the steps of batch 4, and a
+    resume mid-epoch with accumulation continues exactly."""
+    from audiosep.train.shards import write_shards
+
+    shards = tmp_path / "shards"
+    write_shards([tones[0]], shards, shard_size=5, progress=False)
+
+    def cfg(name, batch, **kw):
+        base = make_config(tones[0], tmp_path / name, batch=batch, group=2, steps=7, freeze_batchnorm=True, **kw)
+        raw = base.to_dict()
+        raw["data"].update(train_manifests=[], train_shards=[str(shards)], shuffle_buffer=4)
+        return config_from_dict(raw)
+
+    big = Trainer(cfg("big", 4))
+    big.fit()
+    acc = Trainer(cfg("acc", 2, grad_accum_steps=2, checkpoint_every=3))
+    acc.fit()
+    assert max_diff(weights(acc.net), weights(big.net)) < 2e-5
+    assert acc.step == 7 and max_diff(weights(big.net), weights(Trainer(cfg("init", 4)).net)) > 1e-2
+    resumed = Trainer(cfg("resumed", 2, grad_accum_steps=2, checkpoint_every=3),
+                      resume=tmp_path / "acc" / "checkpoints" / "step-00000003")
+    resumed.fit()
+    assert max_diff(weights(resumed.net), weights(acc.net)) <= 1e-6
