@@ -174,7 +174,9 @@ class ResUNet(nn.Module):
         logits: Tensor[B, 3, T', F-1]; mag, cos, sin: Tensor[B, T, F] -> Tensor[B, length].
         """
         frames = mag.shape[1]
-        logits = F.pad(logits[:, :, :frames], (0, 1))  # the Nyquist bin gets zero logits
+        # in the STFT's precision (float32 under fp16 autocast too): the phase normalisation below
+        # squares tanh values, which underflow to 0 in float16 (0 / 0 = NaN)
+        logits = F.pad(logits[:, :, :frames].to(mag.dtype), (0, 1))  # the Nyquist bin gets zero logits
         exponent = self.config.mask_exponent
         # sigmoid ** p as exp(p * logsigmoid): where sigmoid underflows to 0, 0 ** p has a NaN gradient
         if exponent == 1.0:

@@ -20,8 +20,9 @@ from ..errors import AudiosepError, check_keys
 from ..nn.config import ResUNetConfig
 from .losses import LOSSES
 
-PRECISIONS = ("fp32", "bf16")
-SCHEDULES = ("warmup_constant", "warmup_linear_decay")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULES = ("warmup_constant", "warmup_linear_decay", "warmup_cosine")
+LOGGERS = ("wandb", "mlflow")  # training.logger; see audiosep.train.loggers
 OPTIMIZERS = ("adamw", "adam")
 SHORT_CLIP_PLACEMENTS = ("random", "start")  # data.short_clips; see audiosep.train.dataset
 
@@ -187,7 +188,8 @@ class OptimConfig(_Section):
 
 @dataclass(frozen=True)
 class ScheduleConfig(_Section):
-    """Learning-rate schedule: linear warm-up, then constant (reference) or linear decay."""
+    """Learning-rate schedule: linear warm-up, then constant (reference), linear decay or a
+    half cosine, the latter two down to ``final_lr_fraction`` of the base rate at the last step."""
 
     kind: str = "warmup_constant"
     warmup_steps: int = 10000
@@ -221,9 +223,21 @@ class TrainingConfig(_Section):
     progress: bool = True
     compile: bool = False
     channels_last: bool = False
+    grad_accum_steps: int = 1
+    ema_decay: float | None = None
+    ema_start_step: int = 0
+    logger: str | None = None
+    logger_project: str | None = None
+    logger_run_name: str | None = None
 
     def _check(self) -> None:
         self._require(self.steps >= 1, "steps", "must be >= 1")
+        self._require(self.grad_accum_steps >= 1, "grad_accum_steps", "must be >= 1 (1: no accumulation)")
+        if self.ema_decay is not None:
+            self._require(0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1), e.g. 0.999 (or null for no EMA)")
+        self._require(self.ema_start_step >= 0, "ema_start_step", "must be >= 0")
+        if self.logger is not None:
+            self._require(self.logger in LOGGERS, "logger", f"must be null or one of {LOGGERS}")
         for name in ("val_every", "checkpoint_every", "log_every", "keep_checkpoints"):
             self._require(getattr(self, name) >= 0, name, "must be >= 0 (0 turns it off)")
         self._require(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")

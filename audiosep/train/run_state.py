@@ -7,7 +7,10 @@ A checkpoint is a folder ``<out_dir>/checkpoints/step-<NNNNNNNN>/`` holding
 
 * ``separation_net.safetensors`` -- :func:`audiosep.checkpoint.save_separation_net` (so any
   checkpoint also loads with :func:`audiosep.load_separation_net`);
-* ``training_state.pt`` -- optimizer, scheduler, step, epoch, data position, RNG states,
+* ``separation_net_ema.safetensors`` -- only with ``training.ema_decay``: the exponential moving
+  average of the weights (same format); ``config.json`` then names it, so the checkpoint loads as
+  a model with the EMA weights while resuming reads both;
+* ``training_state.pt`` -- optimizer, gradient scaler (fp16), scheduler, step, epoch, data position, RNG states,
   bad-file counts, best validation score. It holds only tensors and plain Python values and is
   read with :func:`audiosep.weight_files.load_torch_file` in strict mode (a file naming any other
   class is refused, nothing in it runs);
@@ -42,7 +45,9 @@ STATE_FILE = "training_state.pt"
 LATEST = "latest"
 METRICS_FILE = "metrics.jsonl"
 #: What a run writes into its ``out_dir``; any of them there means the folder holds a run.
-RUN_OUTPUTS = ("checkpoints", METRICS_FILE, "summary.txt", "final")
+RUN_OUTPUTS = ("checkpoints", METRICS_FILE, "summary.txt", "final", "best")
+#: The EMA weights in a checkpoint of a run with ``training.ema_decay``.
+EMA_NET_FILE = "separation_net_ema.safetensors"
 #: The name of an :func:`audiosep.files.atomic_path` temporary file: ``.<target>.<pid>.<8 random>.part``.
 _PART_NAME = re.compile(rf"\.(.+)\.\d+\.[a-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
 STATE_FORMAT = "audiosep.training_state"
@@ -73,11 +78,14 @@ def checkpoint_dir(out_dir: str | os.PathLike, step: int) -> Path:
 
 
 def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], config_yaml: str | None = None,
-                    model_config: dict[str, Any] | None = None) -> Path:
+                    model_config: dict[str, Any] | None = None, ema_net: nn.Module | None = None) -> Path:
     """Write one checkpoint folder and point ``<parent>/latest`` at it; ``model_config`` is
-    written as its ``config.json`` (see :func:`model_config`)."""
+    written as its ``config.json`` (see :func:`model_config`), ``ema_net`` (the averaged
+    weights) as :data:`EMA_NET_FILE`."""
     directory.mkdir(parents=True, exist_ok=True)
     save_separation_net(net, directory / NET_FILE)
+    if ema_net is not None:
+        save_separation_net(ema_net, directory / EMA_NET_FILE)
     if model_config is not None:
         with atomic_path(directory / CONFIG_FILE) as tmp:
             tmp.write_text(json.dumps(model_config, indent=2) + "\n")
@@ -92,9 +100,11 @@ def save_checkpoint(directory: Path, net: nn.Module, state: dict[str, Any], conf
     return directory
 
 
-def model_config(net_config: dict[str, Any], sample_rate: int, encoder: QueryEncoder) -> dict[str, Any]:
+def model_config(net_config: dict[str, Any], sample_rate: int, encoder: QueryEncoder,
+                 net_file: str = NET_FILE) -> dict[str, Any]:
     """The ``config.json`` of an ``AudioSep.save_pretrained`` folder for a checkpoint, so that
-    ``AudioSep.from_pretrained(CHECKPOINT_DIR)`` (and ``audiosep separate --model``) loads it.
+    ``AudioSep.from_pretrained(CHECKPOINT_DIR)`` (and ``audiosep separate --model``) loads it
+    with the weights of ``net_file`` (:data:`EMA_NET_FILE` when the run keeps an EMA).
 
     The query encoder's files are not copied into every checkpoint: it is named by its config,
     with relative paths that exist here made absolute (the folder itself has no
@@ -102,8 +112,11 @@ def model_config(net_config: dict[str, Any], sample_rate: int, encoder: QueryEnc
     encoder_cfg = {k: str(Path(v).resolve()) if isinstance(v, str) and k != "kind" and not os.path.isabs(v)
                    and Path(v).exists() else v
                    for k, v in encoder.config_dict().items()}
-    return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "sample_rate": sample_rate,
-            "separation_net": net_config, "query_encoder": encoder_cfg}
+    out = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "sample_rate": sample_rate,
+           "separation_net": net_config, "query_encoder": encoder_cfg}
+    if net_file != NET_FILE:
+        out["separation_net_file"] = net_file
+    return out
 
 
 def prune_checkpoints(root: Path, keep: int) -> None:

@@ -12,22 +12,28 @@ Distribution: each process takes its slice of the global batch and mixes it in g
 ``r * groups_per_rank + g``, so one process with the whole global batch and the same group
 size makes exactly the same mixtures. Losses are batch means and DDP averages gradients, so
 with frozen or synchronised BatchNorm one process on the global batch takes the same steps.
+Gradient accumulation (``training.grad_accum_steps`` = A) takes A consecutive batches of the
+loader per optimizer step and numbers their mixing groups on from one another (micro-batch ``k``
+of rank ``r``: groups from ``(k * world_size + r) * groups_per_rank``), so A x batch B on P
+processes makes the same mixtures and steps as one process with batch A x P x B.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+import os
+import shutil
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..checkpoint import NET_FILE, load_separation_net
-from ..metrics import sdr, si_sdr
+from ..checkpoint import NET_FILE, load_separation_net, read_state
 from ..model import CONFIG_FILE, AudioSep, read_config
 from ..nn.config import ResUNetConfig
 from ..nn.resunet import ResUNet
@@ -35,68 +41,22 @@ from ..query import QueryEncoder
 from . import run_state as ckpt
 from .config import TrainConfig, config_yaml
 from .data_source import build_train_data
-from .dataset import ClipDataset, collate_clips
 from .distributed import (DistInfo, all_max, all_mean, barrier, collective_failure,
                           convert_sync_batchnorm, derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
 from .distributed import check_same
+from .ema import WeightEMA
+from .loggers import check_logger, open_logger
 from .losses import get_loss
 from .manifest import check_audio_files, read_manifests
 from .mixing import mix_batch
 from .queries import BatchQueries, build_training_encoder
-from .run_log import RunLog
+from .run_log import RunLog, train_line, val_line
+from .schedule import lr_factor
 from .stopping import StopSignals, TrainingStopped
+from .summary import LogWindow, TrainSummary
+from .validation import build_val_batches, score
 
-
-@dataclass
-class TrainSummary:
-    """What a run did; :meth:`format` is the readable end-of-run report."""
-
-    start_step: int = 0
-    steps: int = 0
-    seconds: float = 0.0
-    samples: int = 0
-    first_loss: float | None = None
-    last_loss: float | None = None
-    best_val_sdri: float | None = None
-    best_val_step: int | None = None
-    last_val: dict[str, float] = field(default_factory=dict)
-    bad_files: dict[str, int] = field(default_factory=dict)
-    out_dir: str = ""
-    final_dir: str | None = None
-
-    def format(self) -> str:
-        lines = [
-            f"trained steps {self.start_step} -> {self.steps} in {self.seconds:.1f} s "
-            f"({self.samples / max(self.seconds, 1e-9):.1f} samples/s)",
-            f"training loss: first logged {_fmt(self.first_loss)}, last logged {_fmt(self.last_loss)}",
-        ]
-        if self.best_val_sdri is not None:
-            lines.append(f"best validation SDRi {self.best_val_sdri:.2f} dB at step {self.best_val_step}; "
-                         f"last: " + ", ".join(f"{k} {v:.3f}" for k, v in self.last_val.items()))
-        if self.bad_files:
-            lines.append(f"bad files skipped: {len(self.bad_files)} file(s), "
-                         f"{sum(self.bad_files.values())} time(s)")
-            lines += [f"  {n:5d} x {p}" for p, n in sorted(self.bad_files.items(), key=lambda kv: -kv[1])[:20]]
-        else:
-            lines.append("bad files skipped: none")
-        lines.append(f"outputs: {self.out_dir}" + (f"; final model: {self.final_dir}" if self.final_dir else ""))
-        return "\n".join(lines)
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.5f}"
-
-
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of the base learning rate for optimizer step ``step`` (0-based)."""
-    sched = config.schedule
-    if step < sched.warmup_steps:
-        return (step + 1) / sched.warmup_steps
-    if sched.kind == "warmup_constant":
-        return 1.0
-    span = max(1, config.training.steps - sched.warmup_steps)
-    done = min(1.0, (step - sched.warmup_steps) / span)
-    return 1.0 - done * (1.0 - sched.final_lr_fraction)
+__all__ = ["Trainer", "TrainSummary", "lr_factor", "starting_point", "adopt_starting_point"]
 
 
 def starting_point(config: TrainConfig) -> tuple[ResUNet, dict[str, Any] | None]:
@@ -220,6 +180,11 @@ class Trainer:
                              weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, cfg))
         self.loss_fn = get_loss(tr.loss)
+        self.accum = tr.grad_accum_steps
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=tr.precision == "fp16")
+        self.skipped_steps = 0  # fp16 steps skipped for inf/nan gradients, whole run
+        self.ema = WeightEMA(net, tr.ema_decay, tr.ema_start_step) if tr.ema_decay is not None else None
+        check_logger(tr)  # a missing wandb / mlflow is an error now, not after the first steps
 
         data = cfg.data
         self.train_data = build_train_data(data, tr.seed, info)  # manifests or tar shards
@@ -228,7 +193,7 @@ class Trainer:
         self.val_records = read_manifests(data.val_manifests) if data.val_manifests else []
         if self.val_records:
             check_audio_files(self.val_records, data.val_manifests, "data.val_manifests")
-        self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None
+        self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None  # this rank's share
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device)
         if data.precompute_text:
@@ -236,31 +201,47 @@ class Trainer:
                                     cache_dir=data.embedding_cache or self.out_dir / "cache", dist_info=info)
         if state is not None:
             self._restore(state)
+        if self.optimizer_steps_per_epoch < 1:
+            raise ValueError(f"an epoch has {self.steps_per_epoch} batch(es) of {data.batch_size} x {info.world_size} "
+                             f"process(es), fewer than training.grad_accum_steps ({self.accum}) for one optimizer "
+                             "step; lower data.batch_size or training.grad_accum_steps")
 
     # -- state ------------------------------------------------------------------------------
+    @property
+    def global_batch(self) -> int:
+        """Clips per optimizer step: ``data.batch_size`` x processes x ``training.grad_accum_steps``."""
+        return self.config.data.batch_size * self.info.world_size * self.accum
+
     def training_state(self) -> dict[str, Any]:
-        epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+        epoch, in_epoch = divmod(self.step, self.optimizer_steps_per_epoch)
         return {
-            "step": self.step, "epoch": epoch, "epoch_step": in_epoch,
-            "global_batch": self.config.data.batch_size * self.info.world_size,
+            "step": self.step, "epoch": epoch, "epoch_step": in_epoch * self.accum,  # (loader batches)
+            "global_batch": self.global_batch, "grad_accum_steps": self.accum,
             "world_size": self.info.world_size, "seed": self.config.training.seed,
             "mix_group": self.config.mixing.group_size or self.config.data.batch_size,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": ckpt.rng_states(), "bad_files": dict(self.bad_files),
             "best_val": list(self.best_val) if self.best_val else None,
             "samples": self._samples_before + self.summary.samples,
+            "scaler": self.scaler.state_dict(), "skipped_steps": self.skipped_steps,
             # not in the network file (the library drops it); kept so a resumed net is identical
             "bn_batches": {k: v for k, v in self.net.state_dict().items() if k.endswith("num_batches_tracked")},
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        glob = self.config.data.batch_size * self.info.world_size
+        glob = self.global_batch
         if state["global_batch"] != glob or state["seed"] != self.config.training.seed:
             raise ValueError(
                 f"checkpoint {state['directory']} was trained with global batch {state['global_batch']} and "
                 f"seed {state['seed']}, this run has {glob} and {self.config.training.seed}; the data order "
-                "would change. Resume with the same data.batch_size x processes and training.seed"
+                "would change. Resume with the same data.batch_size x processes x training.grad_accum_steps "
+                "and training.seed"
             )
+        if state.get("grad_accum_steps", 1) != self.accum:
+            raise ValueError(
+                f"checkpoint {state['directory']} accumulated {state.get('grad_accum_steps', 1)} batches per step, "
+                f"this run {self.accum}; the data position would change. Resume with training.grad_accum_steps: "
+                f"{state.get('grad_accum_steps', 1)} (and data.batch_size to match)")
         group = self.config.mixing.group_size or self.config.data.batch_size
         if state.get("mix_group", group) != group:  # (checkpoints before mix_group was saved: not checked)
             raise ValueError(
@@ -277,15 +258,23 @@ class Trainer:
         self._bad_base = Counter(state["bad_files"])
         self.best_val = tuple(state["best_val"]) if state["best_val"] else None
         self._samples_before = int(state.get("samples", 0))
+        if self.scaler.is_enabled() and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        ema_file = Path(state["directory"]) / ckpt.EMA_NET_FILE
+        if self.ema is not None and ema_file.is_file():  # else the average starts from the resumed weights
+            self.ema.load_state_dict(read_state(ema_file)[0])
 
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint of the current step (rank 0) and wait for it (all ranks)."""
         path = None
         self._merge_bad_files()  # collective: every rank calls it
         if self.info.is_main:
-            model_cfg = ckpt.model_config(self.net.config.to_dict(), self.config.data.sample_rate, self.encoder)
+            net_file = NET_FILE if self.ema is None else ckpt.EMA_NET_FILE  # what the folder loads as a model
+            model_cfg = ckpt.model_config(self.net.config.to_dict(), self.config.data.sample_rate, self.encoder, net_file)
             path = ckpt.save_checkpoint(ckpt.checkpoint_dir(self.out_dir, self.step), self.net,
-                                        self.training_state(), config_yaml(self.config), model_cfg)
+                                        self.training_state(), config_yaml(self.config), model_cfg,
+                                        ema_net=self._clean_net() if self.ema is not None else None)
             ckpt.prune_checkpoints(path.parent, self.config.training.keep_checkpoints)
         barrier(self.info)
         return path
@@ -296,17 +285,19 @@ class Trainer:
         if self.config.training.freeze_batchnorm:
             freeze_batchnorm(self.net)
 
-    def make_inputs(self, batch, step: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Mixtures, targets Tensor[B, 1, T] and conditions Tensor[B, D] for this rank's batch."""
+    def make_inputs(self, batch, step: int, micro: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixtures, targets Tensor[B, 1, T] and conditions Tensor[B, D] for this rank's batch
+        (micro-batch ``micro`` of the step when gradients are accumulated)."""
         audio = batch.audio.to(self.device, non_blocking=True)
         size = audio.shape[0]
         group = self.config.mixing.group_size or size
         per_rank = size // group
         mix_cfg = self.config.mixing
         seed = self.config.training.seed
+        first = (micro * self.info.world_size + self.info.rank) * per_rank
         mixtures, targets, conds = [], [], []
         for j in range(per_rank):
-            g = self.info.rank * per_rank + j
+            g = first + j
             sl = slice(j * group, (j + 1) * group)
             mix = mix_batch(audio[sl], mix_cfg, generator_for("mix", seed, step, g),
                             batch.captions[sl], batch.labels[sl])
@@ -316,25 +307,50 @@ class Trainer:
         return torch.cat(mixtures), torch.cat(targets), torch.cat(conds)
 
     def _autocast(self):
-        enabled = self.config.training.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        precision = self.config.training.precision
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=precision != "fp32")
 
-    def train_step(self, batch) -> float:
-        """One optimizer step on this rank's batch; returns the local loss."""
-        mixture, target, cond = self.make_inputs(batch, self.step)
-        with self._autocast():
-            estimate = self.forward_model(mixture, cond)
-        loss = self.loss_fn(estimate.float(), target)
+    def train_step(self, batches) -> tuple[float, float]:
+        """One optimizer step on this rank's batch, or on a list of ``training.grad_accum_steps``
+        batches whose gradients are accumulated (each loss divided by their number).
+
+        Returns the local loss (mean over the batches) and the gradient norm before clipping
+        (inf or nan on an fp16 step that the gradient scaler skips).
+        """
+        batches = list(batches) if isinstance(batches, (list, tuple)) else [batches]
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.training.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.training.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
-        for path in batch.bad_files:
-            self._local_bad[path] += 1
+        total = 0.0
+        for k, batch in enumerate(batches):
+            mixture, target, cond = self.make_inputs(batch, self.step, micro=k)
+            # DDP all-reduces the gradients on the last batch only
+            quiet = self.info.distributed and k < len(batches) - 1
+            with self.model.no_sync() if quiet else contextlib.nullcontext():
+                with self._autocast():
+                    estimate = self.forward_model(mixture, cond)
+                loss = self.loss_fn(estimate.float(), target)
+                self.scaler.scale(loss / len(batches)).backward()
+            total += float(loss.detach())
+            for path in batch.bad_files:
+                self._local_bad[path] += 1
+        self.scaler.unscale_(self.optimizer)  # (a no-op unless fp16)
+        clip = self.config.training.grad_clip
+        norm = float(nn.utils.clip_grad_norm_(self.net.parameters(), math.inf if clip is None else clip))
+        if self.scaler.is_enabled():
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)  # skipped when a gradient is inf/nan
+            self.scaler.update()
+            self.skipped_steps += int(self.scaler.get_scale() < scale)
+            with warnings.catch_warnings():  # after a skipped step torch warns that the optimizer did not step
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                self.scheduler.step()
+        else:
+            self.optimizer.step()
+            self.scheduler.step()
         self.step += 1
-        return float(loss.detach())
+        if self.ema is not None:
+            self.ema.update(self.net, self.step)
+        return total / len(batches), norm
 
     def loader(self, epoch: int, start_step: int = 0) -> torch.utils.data.DataLoader:
         """This rank's batches of ``epoch`` from ``start_step`` on."""
@@ -342,121 +358,112 @@ class Trainer:
 
     # -- validation -------------------------------------------------------------------------
     def _build_val_batches(self) -> list[tuple[Tensor, Tensor, Tensor]]:
-        data, mixing = self.config.data, self.config.mixing
-        records = self.val_records[: data.val_items]
-        if len(records) < mixing.sources_per_mixture:
-            return []
-        ds = ClipDataset(records, dataclasses.replace(data, random_crop=False), seed=self.config.training.seed)
-        bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
-        if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
-            bounds.pop(-2)
-        # validation mixes the ordinary (cyclic) way whatever the training mixer, so that runs
-        # trained with and without mixing.paired are scored on the same mixtures
-        mix_cfg = dataclasses.replace(mixing, paired=False)
-        out = []
-        for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-            batch = collate_clips([ds[i] for i in range(lo, hi)])
-            mix = mix_batch(batch.audio, mix_cfg, generator_for("val", self.config.training.seed, b),
-                            batch.captions, batch.labels)
-            out.append((mix.mixture, mix.target, self.queries.text(batch.captions).cpu()))
-        return out
+        """This rank's share of the fixed validation mixtures (see :mod:`.validation`)."""
+        return build_val_batches(self.val_records, self.config, self.queries.text, self.info)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss, SDRi and SI-SDR (dB, means over items) on the fixed validation mixtures (rank 0
-        computes; other ranks return an empty dict)."""
-        if not self.info.is_main or not self.val_records:
+        """Loss, SDRi and SI-SDR (dB, means over items) on the fixed validation mixtures, with the
+        EMA weights when ``training.ema_decay`` is set. Each rank scores its share and the sums are
+        all-reduced: every rank calls it and gets the same scores (empty without validation clips)."""
+        if not self.val_records:
             return {}
         if self._val_batches is None:
             self._val_batches = self._build_val_batches()
-        if not self._val_batches:
-            return {}
         self.net.eval()
-        losses, sdris, sisdrs, n = 0.0, [], [], 0
         try:
-            for mixture, target, cond in self._val_batches:
-                mixture, target, cond = (x.to(self.device) for x in (mixture, target, cond))
-                with self._autocast():
-                    est = self.net(mixture, cond)
-                est = est.float()
-                losses += float(self.loss_fn(est, target)) * len(est)
-                n += len(est)
-                sdris.append((sdr(est, target) - sdr(mixture, target)).flatten().cpu())
-                sisdrs.append(si_sdr(est, target).flatten().cpu())
+            with self.ema.applied(self.net) if self.ema is not None else contextlib.nullcontext():
+                return score(self.net, self._val_batches, self.loss_fn, self._autocast, self.info)
         finally:
             self._set_train_mode()
-        return {"val_loss": losses / n, "val_sdri": float(torch.cat(sdris).mean()),
-                "val_si_sdr": float(torch.cat(sisdrs).mean())}
 
     # -- the loop ---------------------------------------------------------------------------
+    @property
+    def optimizer_steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch: the loader's batches per epoch // ``grad_accum_steps`` (a
+        partial group at an epoch's end is dropped, as one process with the whole global batch drops it)."""
+        return self.steps_per_epoch // self.accum
+
+    def _step_batches(self):
+        """Yield ``(epoch, batches, seconds waited for them)`` per optimizer step from the current
+        step to ``training.steps``: ``grad_accum_steps`` consecutive batches of the loader each."""
+        per_epoch, step = self.optimizer_steps_per_epoch, self.step
+        while step < self.config.training.steps:
+            epoch, in_epoch = divmod(step, per_epoch)
+            batches = iter(self.loader(epoch, in_epoch * self.accum))
+            for _ in range(in_epoch, min(per_epoch, in_epoch + self.config.training.steps - step)):
+                group, waited = [], 0.0
+                for _ in range(self.accum):
+                    t0 = time.perf_counter()
+                    group.append(next(batches))
+                    waited += time.perf_counter() - t0
+                yield epoch, group, waited
+                step += 1
+
     def fit(self) -> TrainSummary:
         """Train until ``training.steps``; returns (and on rank 0 prints) the summary.
 
-        SIGTERM or Ctrl-C (SIGINT) during training: every rank stops after the same step, a
-        checkpoint of it is saved and :class:`~audiosep.train.stopping.TrainingStopped` is raised.
+        Rank 0 prints a line every ``training.log_every`` steps and after each validation (also
+        without the progress bar). SIGTERM or Ctrl-C (SIGINT) during training: every rank stops
+        after the same step, a checkpoint of it is saved and
+        :class:`~audiosep.train.stopping.TrainingStopped` is raised.
         """
         tr = self.config.training
         info = self.info
         if info.is_main:
             ckpt.drop_metrics_after(self.out_dir, self.step)
-        log = RunLog(self.out_dir, enabled=info.is_main, progress=tr.progress, total=tr.steps, initial=self.step)
+        external = open_logger(tr, self.config.to_dict()) if info.is_main else None
+        log = self._log = RunLog(self.out_dir, enabled=info.is_main, progress=tr.progress, total=tr.steps,
+                                 initial=self.step, external=external)
         summary = self.summary
         summary.start_step = self.step
         t_start = time.perf_counter()
-        window_loss, window_steps, window_t, reported_bad = 0.0, 0, time.perf_counter(), dict(self.bad_files)
-        glob = self.config.data.batch_size * info.world_size
+        window = LogWindow(time.perf_counter(), dict(self.bad_files), self.skipped_steps)
+        glob = self.global_batch
         self._set_train_mode()
-        signals, saved_at = StopSignals(), None
+        signals, saved_at, steps = StopSignals(), None, None
         try:
             signals.__enter__()
-            while self.step < tr.steps:
-                epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
-                for batch in self.loader(epoch, in_epoch):
-                    loss = self.train_step(batch)
-                    summary.samples += glob
-                    window_loss += loss
-                    window_steps += 1
-                    log.tick(loss, glob)
-                    last = self.step >= tr.steps
-                    if (tr.log_every and self.step % tr.log_every == 0) or last:
-                        mean_loss = all_mean(window_loss / window_steps, info)
-                        self._merge_bad_files()
-                        now = time.perf_counter()
-                        new_bad = sum(self.bad_files.values()) - sum(reported_bad.values())
-                        log.write({"kind": "train", "step": self.step, "epoch": epoch, "loss": mean_loss,
-                                   "lr": self.scheduler.get_last_lr()[0],
-                                   "samples_per_s": window_steps * glob / max(now - window_t, 1e-9),
-                                   "bad_files_new": new_bad, "bad_files_total": sum(self.bad_files.values())})
-                        summary.first_loss = mean_loss if summary.first_loss is None else summary.first_loss
-                        summary.last_loss = mean_loss
-                        reported_bad = dict(self.bad_files)
-                        window_loss, window_steps, window_t = 0.0, 0, now
-                    if (tr.val_every and self.step % tr.val_every == 0) or last:
-                        self._run_validation(log)
-                    if tr.checkpoint_every and (self.step % tr.checkpoint_every == 0 or last):
+            steps = self._step_batches()
+            for epoch, batches, waited in steps:
+                loss, norm = self.train_step(batches)
+                summary.samples += glob
+                window.add(loss, norm, waited)
+                log.tick(loss, glob)
+                last = self.step >= tr.steps
+                if (tr.log_every and self.step % tr.log_every == 0) or last:
+                    self._log_window(window, epoch, t_start)
+                if (tr.val_every and self.step % tr.val_every == 0) or last:
+                    self._run_validation(log)
+                if tr.checkpoint_every and (self.step % tr.checkpoint_every == 0 or last):
+                    self.save_checkpoint()
+                    saved_at = self.step
+                signum = all_max(signals.requested, info)  # every rank stops after the same step
+                if signum:
+                    if saved_at != self.step:
                         self.save_checkpoint()
-                        saved_at = self.step
-                    signum = all_max(signals.requested, info)  # every rank stops after the same step
-                    if signum:
-                        if saved_at != self.step:
-                            self.save_checkpoint()
-                        raise TrainingStopped(signum, self.step, ckpt.checkpoint_dir(self.out_dir, self.step))
-                    if last:
-                        break
+                    raise TrainingStopped(signum, self.step, ckpt.checkpoint_dir(self.out_dir, self.step))
+                if last:
+                    break
         except RuntimeError as err:
             failure = collective_failure(err, info, tr.dist_timeout_s)
             if failure is None:
                 raise
             raise failure from err
         finally:
+            if steps is not None:
+                steps.close()  # ends the loader's worker processes
             signals.__exit__()
             log.close()
         summary.steps = self.step
         summary.seconds = time.perf_counter() - t_start
         self._merge_bad_files()
         summary.bad_files = dict(self.bad_files)
+        summary.skipped_steps, summary.ema = self.skipped_steps, self.ema is not None
         if self.best_val:
             summary.best_val_sdri, summary.best_val_step = self.best_val
+            if (self.out_dir / "best").is_dir():
+                summary.best_dir = str(self.out_dir / "best")
         if info.is_main:
             summary.final_dir = str(self.export(self.out_dir / "final"))
             text = summary.format()
@@ -464,6 +471,32 @@ class Trainer:
             print(text, flush=True)
         barrier(info)
         return summary
+
+    def _log_window(self, window: LogWindow, epoch: int, t_start: float) -> None:
+        """Write (metrics.jsonl, TensorBoard, tracker) and print the means of the steps since the last log."""
+        info, tr = self.info, self.config.training
+        mean_loss = all_mean(window.loss / window.steps, info)
+        waited = all_mean(window.waited, info)
+        self._merge_bad_files()
+        now = time.perf_counter()
+        seconds = max(now - window.t0, 1e-9)
+        new_bad = sum(self.bad_files.values()) - sum(window.bad.values())
+        record = {"kind": "train", "step": self.step, "epoch": epoch, "loss": mean_loss,
+                  "lr": self.scheduler.get_last_lr()[0], "samples_per_s": window.steps * self.global_batch / seconds,
+                  "grad_norm": window.mean_norm(), "data_wait_s": waited, "data_wait_fraction": min(1.0, waited / seconds),
+                  "bad_files_new": new_bad, "bad_files_total": sum(self.bad_files.values())}
+        if self.scaler.is_enabled():
+            record.update(loss_scale=self.scaler.get_scale(), skipped_steps_new=self.skipped_steps - window.skipped,
+                          skipped_steps_total=self.skipped_steps)
+        if self.device.type == "cuda":
+            record["gpu_max_allocated_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self._log.write(record)
+        done = self.step - self.summary.start_step
+        eta = (tr.steps - self.step) * (now - t_start) / done if done else None
+        self._log.say(train_line(record, tr.steps, eta))
+        self.summary.first_loss = mean_loss if self.summary.first_loss is None else self.summary.first_loss
+        self.summary.last_loss = mean_loss
+        window.reset(now, dict(self.bad_files), self.skipped_steps)
 
     def _merge_bad_files(self) -> None:
         """Bad-file counts of the whole run: restored counts plus every rank's new ones."""
@@ -473,16 +506,43 @@ class Trainer:
         self.bad_files = total
 
     def _run_validation(self, log) -> None:
+        """Validate (every rank); on an improved SDRi rank 0 writes ``<out_dir>/best/``."""
         scores = self.validate()
         if scores:
             self.summary.last_val = scores
-            if self.best_val is None or scores["val_sdri"] > self.best_val[0]:
+            better = self.best_val is None or scores["val_sdri"] > self.best_val[0]
+            if better:
                 self.best_val = (scores["val_sdri"], self.step)
-            log.write({"kind": "val", "step": self.step, **scores})
+                if self.info.is_main:
+                    self._write_best()
+            record = {"kind": "val", "step": self.step, **scores, "new_best": better}
+            log.write(record)
+            log.say(val_line(record, better))
         barrier(self.info)
 
-    def export(self, directory: Path) -> Path:
-        """Write an ``AudioSep.save_pretrained`` folder of the current weights."""
-        clean = ResUNet(self.net.config)
+    def _write_best(self) -> None:
+        """Export the current model to ``<out_dir>/best/``: written to a hidden folder beside it,
+        then swapped in by renames, so ``best/`` is always a whole model."""
+        best = self.out_dir / "best"
+        for stale in self.out_dir.glob(".best.*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        fresh, old = self.out_dir / f".best.{os.getpid()}.new", self.out_dir / f".best.{os.getpid()}.old"
+        self.export(fresh)
+        if best.exists():
+            os.replace(best, old)
+        os.replace(fresh, best)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _clean_net(self) -> ResUNet:
+        """A plain copy of the network (no DDP / sync BatchNorm) with the EMA weights when there is an EMA."""
+        with torch.random.fork_rng(devices=[]):  # building it must not move the global RNG
+            clean = ResUNet(self.net.config)
         clean.load_state_dict(self.net.state_dict())
-        return AudioSep(clean.eval(), self.encoder, name="trained").save_pretrained(directory, overwrite=True)
+        if self.ema is not None:
+            self.ema.copy_to(clean)
+        return clean.eval()
+
+    def export(self, directory: Path) -> Path:
+        """Write an ``AudioSep.save_pretrained`` folder of the current weights (the EMA weights
+        when ``training.ema_decay`` is set)."""
+        return AudioSep(self._clean_net(), self.encoder, name="trained").save_pretrained(directory, overwrite=True)

@@ -199,8 +199,8 @@ def test_resume_with_another_global_batch_is_refused_naming_the_fix(tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert (f"checkpoint {tmp_path}/run/checkpoints/step-00000002 was trained with global batch 4 and seed 0, this "
-            "run has 2 and 0; the data order would change. Resume with the same data.batch_size x processes and "
-            "training.seed") in err
+            "run has 2 and 0; the data order would change. Resume with the same data.batch_size x processes x "
+            "training.grad_accum_steps and training.seed") in err
     assert latest_step(tmp_path / "run") == 2 and metric_steps(tmp_path / "run") == [1, 2]
 
 
