@@ -1,13 +1,14 @@
 """Processes of a job started with ``torchrun`` (or one process without it), for inference jobs.
 
 ``torchrun`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; :meth:`Ranks.join` joins that
-process group with ``env://`` (NCCL when this process runs on CUDA, Gloo otherwise). Without
+process group (:func:`join_process_group`: ``env://``, or torchrun's agent store scoped to the
+restart attempt; NCCL when this process runs on CUDA, Gloo otherwise). Without
 those variables there is one process and nothing is initialised, so the same code runs in a
 plain ``python`` call. Work is split by rank (see :func:`shard`); the group is used only to
 wait for each other (:meth:`Ranks.barrier`) and to exchange small results (:meth:`Ranks.gather`).
 
-Training has its own version of this in :mod:`audiosep.train.distributed`; inference code does
-not import the training package.
+Training (:mod:`audiosep.train.distributed`) joins its group through the same
+:func:`join_process_group`; inference code does not import the training package.
 """
 from __future__ import annotations
 
@@ -91,8 +92,8 @@ class Ranks:
             return
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://",
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        join_process_group("nccl" if device.type == "cuda" else "gloo", self.rank, self.world_size,
+                           datetime.timedelta(seconds=timeout_s))
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""
@@ -117,6 +118,38 @@ class Ranks:
 
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def attempt_store(world_size: int, timeout: datetime.timedelta) -> "dist.Store | None":
+    """torchrun's key-value store with keys scoped to this restart attempt, or None outside
+    torchrun's agent store (then ``env://`` is used as is).
+
+    With ``--rdzv-backend c10d`` the agent keeps one store for the whole job, and ``env://``
+    names the process group's keys without the attempt, so after a restart (``--max-restarts``)
+    a new worker can read the address a killed worker of the previous attempt published and
+    fail with "Connection refused". Prefixing the keys with ``TORCHELASTIC_RESTART_COUNT``
+    keeps the attempts apart.
+    """
+    import torch.distributed as dist
+
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    client = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                           is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"audiosep/attempt-{attempt}", client)
+
+
+def join_process_group(backend: str, rank: int, world_size: int, timeout: datetime.timedelta) -> None:
+    """Join torchrun's process group: through :func:`attempt_store` under torchrun's agent (so
+    that ``--max-restarts`` works), else with ``env://``. Training and inference jobs share it."""
+    import torch.distributed as dist
+
+    store = attempt_store(world_size, timeout)
+    if store is None:
+        dist.init_process_group(backend, init_method="env://", timeout=timeout)
+    else:
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
 
 
 def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:

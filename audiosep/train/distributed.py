@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..devices import check_device
 from ..errors import AudiosepError, UsageError
+from ..ranks import join_process_group
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -81,31 +82,8 @@ def init_distributed(device_preference: str = "auto", timeout_s: float = 600.0) 
         if device.type == "cuda":
             torch.cuda.set_device(device)
         backend = "nccl" if device.type == "cuda" else "gloo"
-        timeout = datetime.timedelta(seconds=timeout_s)
-        store = attempt_store(world, timeout)
-        if store is None:
-            dist.init_process_group(backend, init_method="env://", timeout=timeout)
-        else:
-            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
+        join_process_group(backend, rank, world, datetime.timedelta(seconds=timeout_s))
     return DistInfo(rank, world, local_rank, device)
-
-
-def attempt_store(world_size: int, timeout: datetime.timedelta) -> dist.Store | None:
-    """torchrun's key-value store with keys scoped to this restart attempt, or None outside
-    torchrun's agent store (then ``env://`` is used as is).
-
-    With ``--rdzv-backend c10d`` the agent keeps one store for the whole job, and ``env://``
-    names the process group's keys without the attempt, so after a restart (``--max-restarts``)
-    a new worker can read the address a killed worker of the previous attempt published and
-    fail with "Connection refused". Prefixing the keys with ``TORCHELASTIC_RESTART_COUNT``
-    keeps the attempts apart.
-    """
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
-        return None
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    client = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
-                           is_master=False, timeout=timeout)
-    return dist.PrefixStore(f"audiosep/attempt-{attempt}", client)
 
 
 class CollectiveTimeout(AudiosepError, RuntimeError):

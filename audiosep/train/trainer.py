@@ -224,9 +224,17 @@ class Trainer:
             "best_val": list(self.best_val) if self.best_val else None,
             "samples": self._samples_before + self.summary.samples,
             "scaler": self.scaler.state_dict(), "skipped_steps": self.skipped_steps,
+            "data_layout": self._data_layout(),
             # not in the network file (the library drops it); kept so a resumed net is identical
             "bn_batches": {k: v for k, v in self.net.state_dict().items() if k.endswith("num_batches_tracked")},
         }
+
+    def _data_layout(self) -> dict[str, Any] | None:
+        """What the data order of tar shards depends on besides the seed and the global batch
+        (None for manifests: their order depends on those alone)."""
+        if not self.config.data.train_shards:
+            return None
+        return {"world_size": self.info.world_size, "num_workers": self.config.data.num_workers}
 
     def _restore(self, state: dict[str, Any]) -> None:
         glob = self.global_batch
@@ -249,6 +257,14 @@ class Trainer:
                 f"process(es)), this run in groups of {group} ({self.info.world_size} x data.batch_size "
                 f"{self.config.data.batch_size}); the mixtures would change. Set mixing.group_size: "
                 f"{state['mix_group']} (it must divide data.batch_size) or resume on {state['world_size']} process(es)")
+        layout = state.get("data_layout")
+        if layout is not None and layout != self._data_layout():
+            raise ValueError(
+                f"checkpoint {state['directory']} read tar shards on {layout['world_size']} process(es) with "
+                f"data.num_workers {layout['num_workers']}, this run on {self.info.world_size} with "
+                f"{self.config.data.num_workers}; each (process, worker) reads its own part of the shards, so "
+                f"the data order would change. Resume on {layout['world_size']} process(es) with "
+                f"data.num_workers: {layout['num_workers']}")
         self.net.load_state_dict(state.get("bn_batches", {}), strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

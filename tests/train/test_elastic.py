@@ -211,7 +211,7 @@ def test_each_restart_attempt_has_its_own_store_keys(monkeypatch):
 
     import torch.distributed as dist
 
-    from audiosep.train.distributed import attempt_store
+    from audiosep.ranks import attempt_store
 
     timeout = datetime.timedelta(seconds=5)
     monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)

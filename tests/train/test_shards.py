@@ -227,6 +227,14 @@ def test_training_from_shards_through_audiosep_train_resumes_exactly(tones, shar
     # 26 clips, batch 8: 3 steps per epoch, so 5 steps cross an epoch; the resume starts mid-epoch 0
     assert main([config("straight")]) == 0
     assert main([config("split"), "--set", "training.steps=2"]) == 0
+    capsys.readouterr()
+    # each (process, worker) reads its own part of the shards: another worker count is refused
+    assert main([config("split"), "--resume", "auto", "--set", "data.num_workers=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("audiosep-train: error: checkpoint ") and err.endswith(
+        "read tar shards on 1 process(es) with data.num_workers 0, this run on 1 with 1; each (process, worker) "
+        "reads its own part of the shards, so the data order would change. Resume on 1 process(es) with "
+        "data.num_workers: 0") and "\n" not in err
     assert main([config("split"), "--resume", "auto"]) == 0
     out = capsys.readouterr().out
     assert "trained steps 2 -> 5" in out and "best validation SDRi" in out
