@@ -108,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--loader-batches", type=int, default=8)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                   help="fp16: float16 autocast with loss scaling (meant for GPUs; slow on CPU)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -323,6 +323,8 @@ def _coerce(value: Any, annotation: str, key: str, exact_length: bool = False) -
     if value is None:
         if optional:
             return None
+        if base.startswith("tuple[") and base.endswith(", ...]"):  # a list of any length: null is none
+            return ()
         raise ConfigError(f"{key} must not be null")
     if base.startswith("tuple[") and base.endswith("]"):
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):

@@ -183,6 +183,10 @@ class Trainer:
         self.accum = tr.grad_accum_steps
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=tr.precision == "fp16")
         self.skipped_steps = 0  # fp16 steps skipped for inf/nan gradients, whole run
+        if tr.precision == "fp16" and self.device.type == "cpu" and info.is_main:
+            warnings.warn("training.precision fp16 on the CPU is far slower than fp32 (about 40x for the small "
+                          "network of benchmarks/bench_train.py: CPUs lack fast float16 kernels); it is meant "
+                          "for GPUs. On the CPU use fp32 or bf16", stacklevel=2)
         self.ema = WeightEMA(net, tr.ema_decay, tr.ema_start_step) if tr.ema_decay is not None else None
         check_logger(tr)  # a missing wandb / mlflow is an error now, not after the first steps
 
