@@ -154,6 +154,10 @@ def test_overrides_and_manifest_paths(tmp_path, monkeypatch):
     assert cfg.model.encoder_channels == (8, 16)
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         load_config(path, ["optim.lr"])
+    # a list key set to null is an empty list (switching a run from manifests to shards)
+    assert load_config(path, ["data.train_manifests=null"]).data.train_manifests == ()
+    with pytest.raises(ConfigError, match="model.encoder_channels and pool_sizes must have the same length"):
+        load_config(path, ["model.encoder_channels=null"])
 
 
 def test_date_like_values_stay_strings(tmp_path, monkeypatch):
