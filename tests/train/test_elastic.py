@@ -146,7 +146,7 @@ def test_a_killed_worker_is_restarted_and_resumes_to_the_same_weights(tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert ("was trained with global batch 4 and seed 0, this run has 2 and 0; the data order would change. "
-            "Resume with the same data.batch_size x processes and training.seed") in err
+            "Resume with the same data.batch_size x processes x training.grad_accum_steps and training.seed") in err
     assert latest_step(killed) == 8 and metric_steps(killed) == list(range(1, 9))
 
 
