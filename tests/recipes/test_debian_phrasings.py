@@ -44,3 +44,28 @@ def test_no_training_phrasing_names_two_classes():
 def test_unknown_class_names_the_file_to_edit():
     with pytest.raises(KeyError, match="phrasings.py"):
         training_phrasings("kazoo")
+
+
+def test_manifest_entries_carry_every_training_phrasing_and_the_package(tmp_path):
+    import json
+
+    import numpy as np
+
+    from audiosep.recipes.debian_sounds.clips import Clip
+    from audiosep.recipes.debian_sounds.manifests import class_table, write_manifest
+    from audiosep.train.manifest import read_manifest
+
+    clips = [Clip(id=f"{label}-{i}", label=label, package=f"pkg-{label}", version="1", origin="o", group=f"g{i}",
+                  seconds=1.0, file=f"audio/{label}/{i}.flac", hash=str(i), print=np.zeros(1), split="train")
+             for label in ("dog", "rain") for i in range(4)]
+    write_manifest(tmp_path / "train.json", clips)
+    raw = json.loads((tmp_path / "train.json").read_text())["data"]
+    assert [e["package"] for e in raw] == ["pkg-dog"] * 4 + ["pkg-rain"] * 4
+    records = read_manifest(tmp_path / "train.json")
+    for clip, record in zip(clips, records):
+        assert record.captions == training_phrasings(clip.label)
+        assert record.caption in labels.CLASS_BY_NAME[clip.label].captions  # v1's captions for validation
+        assert record.labels == (clip.label,)
+    table = class_table(clips)
+    assert table["dog"]["phrasings"] == list(training_phrasings("dog"))
+    assert table["dog"]["heldout_phrasings"] == list(heldout_phrasings("dog"))
