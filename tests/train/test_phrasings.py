@@ -173,3 +173,21 @@ def test_probabilities_must_not_sum_above_one():
     with pytest.raises(ConfigError, match=r"queries.label_dropout \+ queries.caption_average \+ "
                                           r"queries.embedding_mixup must be <= 1"):
         config_from_dict({"queries": {"label_dropout": 0.6, "caption_average": 0.6}, "query_encoder": {"kind": "hashed"}})
+
+
+def test_offline_small_v2_fine_tunes_v1_with_phrasing_augmentations():
+    """v2's config continues the shipped model with v1's network, encoder and data settings, plus
+    the phrasing augmentations, EMA, a cosine schedule and precomputed text embeddings."""
+    import dataclasses
+
+    from audiosep.train.cli import CONFIG_DIR
+    from audiosep.train.config import load_config
+
+    v1 = load_config(CONFIG_DIR / "offline_small_placed.yaml")
+    v2 = load_config(CONFIG_DIR / "offline_small_v2.yaml")
+    assert v2.model == v1.model and v2.query_encoder == v1.query_encoder
+    assert v2.training.init_from == "audiosep-offline-small" and v2.training.out_dir != v1.training.out_dir
+    assert v2.training.ema_decay == 0.999 and v2.schedule.kind == "warmup_cosine" and v2.data.precompute_text
+    assert v2.queries.augments_text and v2.queries.audio_fraction == 0
+    assert v2.data == v1.data
+    assert dataclasses.replace(v2.mixing, lower_db=-5, higher_db=5) == v1.mixing
