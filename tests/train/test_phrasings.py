@@ -191,3 +191,46 @@ def test_offline_small_v2_fine_tunes_v1_with_phrasing_augmentations():
     assert v2.queries.augments_text and v2.queries.audio_fraction == 0
     assert v2.data == v1.data
     assert dataclasses.replace(v2.mixing, lower_db=-5, higher_db=5) == v1.mixing
+
+
+def test_training_with_phrasings_and_augmentations_resumes_exactly(tmp_path):
+    import json
+
+    from audiosep.train.cli import write_tone_dataset
+    from audiosep.train.trainer import Trainer
+
+    train, _ = write_tone_dataset(tmp_path / "tones", per_tone=2, val_per_tone=0, sample_rate=SR, seconds=0.6)
+    doc = json.loads(train.read_text())
+    for e in doc["data"]:
+        e["captions"] = [e["caption"], f"the sound of {e['caption']}", f"{e['caption']} in the background"]
+        e["labels"] = [e["caption"].split()[0]]
+    train.write_text(json.dumps(doc))
+
+    def config(out, **training):
+        return config_from_dict({
+            "model": {"sample_rate": SR, "n_fft": 256, "hop_length": 80, "stem_channels": 4,
+                      "encoder_channels": [4, 8], "pool_sizes": [[2, 2], [2, 2]], "condition_dim": 16},
+            "query_encoder": {"kind": "hashed", "dim": 16},
+            "queries": {"label_dropout": 0.2, "caption_average": 0.2, "embedding_mixup": 0.2, "embedding_noise": 0.3},
+            "data": {"train_manifests": [str(train)], "sample_rate": SR, "segment_seconds": 0.5, "batch_size": 4,
+                     "precompute_text": True},
+            "mixing": {"distinct_captions": True},
+            "schedule": {"warmup_steps": 2},
+            "training": {"steps": 4, "val_every": 0, "checkpoint_every": 2, "log_every": 0, "out_dir": str(out),
+                         "device": "cpu", "progress": False, **training},
+        })
+
+    a = Trainer(config(tmp_path / "a"))
+    every = {t for e in doc["data"] for t in e["captions"] + [", ".join(e["labels"])]}
+    assert every <= set(a.queries.table)  # every phrasing and label embedded once, up front
+    batch = next(iter(a.train_data.loader(0)))
+    assert len(set(batch.captions) - {e["caption"] for e in doc["data"]}) > 0  # other phrasings drawn
+    _, _, cond = a.make_inputs(batch, step=0)
+    assert not torch.allclose(cond, a.queries.text(batch.captions))  # augmented
+    assert torch.equal(cond, a.make_inputs(batch, step=0)[2])  # a function of the step
+    a.fit()
+    b = Trainer(config(tmp_path / "b"), resume=tmp_path / "a" / "checkpoints" / "step-00000002")
+    assert b.step == 2
+    b.fit()
+    pa, pb = a.net.state_dict(), b.net.state_dict()
+    assert max(float((pa[k].float() - pb[k].float()).abs().max()) for k in pa) <= 1e-6
