@@ -48,6 +48,18 @@ def build_training_encoder(config: Mapping[str, Any]) -> QueryEncoder:
     return build_query_encoder(config)
 
 
+def unused_options(config: QueryConfig, records: Sequence) -> list[str]:
+    """Messages naming the text augmentations of ``config`` that no training record can use (no
+    record with two or more phrasings for averaging and mixup, none with labels for label dropout)."""
+    out = []
+    if (config.caption_average or config.embedding_mixup) and not any(len(r.captions) >= 2 for r in records):
+        out.append("queries.caption_average / queries.embedding_mixup are on but no training record lists two or "
+                   "more phrasings (a \"captions\" list in the manifest), so they change nothing")
+    if config.label_dropout and not any(r.labels for r in records):
+        out.append("queries.label_dropout is on but no training record has labels, so it changes nothing")
+    return out
+
+
 class BatchQueries:
     """Make ``Tensor[B, D]`` conditions for a batch.
 

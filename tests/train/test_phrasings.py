@@ -234,3 +234,14 @@ def test_training_with_phrasings_and_augmentations_resumes_exactly(tmp_path):
     b.fit()
     pa, pb = a.net.state_dict(), b.net.state_dict()
     assert max(float((pa[k].float() - pb[k].float()).abs().max()) for k in pa) <= 1e-6
+
+
+def test_options_no_record_can_use_are_named(records):
+    from audiosep.train.queries import unused_options
+
+    plain = [ClipRecord(r.path, r.caption) for r in records]
+    cfg = QueryConfig(label_dropout=0.1, caption_average=0.1)
+    assert unused_options(cfg, records) == []
+    messages = unused_options(cfg, plain)
+    assert len(messages) == 2 and "queries.caption_average" in messages[0] and "queries.label_dropout" in messages[1]
+    assert unused_options(QueryConfig(embedding_noise=0.3), plain) == []
