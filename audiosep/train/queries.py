@@ -181,6 +181,11 @@ class BatchQueries:
         n = len(captions)
         if not cfg.augments_text:
             return self.text(captions)
+        for name, seq in (("labels", labels), ("phrasings", phrasings)):
+            if seq is not None and len(seq) not in (0, n):
+                raise ValueError(f"{len(seq)} {name} for {n} captions; give one per item (or none)")
+        labels = labels or None
+        phrasings = phrasings or None
         # per item: the texts whose embeddings are combined, and their weights
         mixes: list[tuple[list[str], list[float]]] = [([c], [1.0]) for c in captions]
         if cfg.label_dropout or cfg.caption_average or cfg.embedding_mixup:
