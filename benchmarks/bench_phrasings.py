@@ -13,7 +13,7 @@ training phrasings, what ``queries.caption_average`` trains on):
 It also prints how far ``queries.embedding_noise`` moves an embedding (cosine
 ``1 / sqrt(1 + s**2)``), to compare with the gap between held-out and training wordings.
 
-    python benchmarks/bench_phrasings.py [--encoder minilm]
+    python benchmarks/bench_phrasings.py [--encoder minilm] [--worst 12]
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def score(queries: torch.Tensor, query_class: list[int], keys: torch.Tensor, key
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="minilm", help="query_encoder.kind (default: minilm, offline)")
+    parser.add_argument("--worst", type=int, default=12, help="weakest classes listed (default: 12)")
     args = parser.parse_args(argv)
     encoder = build_query_encoder({"kind": args.encoder})
     names = sorted(PHRASINGS)
@@ -74,6 +75,19 @@ def main(argv=None) -> None:
                                    ("v2: class centroid (averaging)", centroids, list(range(len(names))))):
         acc, own, margin = score(e_held, held_class, keys, key_class, len(names))
         print(f"{label:<34} {acc:>16.1%} {own:>10.3f} {margin:>7.3f}")
+    # per class (v2 phrasings): the classes whose held-out phrasings most often land nearest another class
+    sim = e_held @ e_v2.T
+    nearest = torch.tensor(v2_class)[sim.argmax(dim=1)]
+    rows = []
+    for c, name in enumerate(names):
+        mine = torch.tensor(held_class) == c
+        wrong = nearest[mine][nearest[mine] != c]
+        if len(wrong):
+            top = names[int(torch.mode(wrong).values)]
+            rows.append((float((nearest[mine] == c).float().mean()), name, top, len(wrong), int(mine.sum())))
+    print("weakest classes (v2 phrasings; held-out phrasings nearest their own class, most confused with):")
+    for acc, name, top, n_wrong, n in sorted(rows)[: args.worst]:
+        print(f"  {name:<16} {acc:>6.1%} of {n}  -> {top} ({n_wrong} wrong)")
     print("embedding_noise s -> cosine to the clean embedding: " +
           ", ".join(f"{s:g}: {1 / (1 + s * s) ** 0.5:.3f}" for s in (0.1, 0.2, 0.3, 0.5)))
 
