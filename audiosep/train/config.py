@@ -192,7 +192,8 @@ class QueryConfig(_Section):
         for name in ("audio_fraction", "label_dropout", "caption_average", "embedding_mixup"):
             self._require(0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]")
         self._require(self.caption_average_count >= 2, "caption_average_count", "must be >= 2")
-        self._require(self.embedding_noise >= 0.0, "embedding_noise", "must be >= 0 (the noise norm relative to the unit embedding; 0: off)")
+        self._require(self.embedding_noise >= 0.0, "embedding_noise",
+                      "must be >= 0 (the noise norm relative to the unit embedding; 0: off)")
         self._require(self.label_dropout + self.caption_average + self.embedding_mixup <= 1.0, "label_dropout",
                       f"+ {self._key('caption_average')} + {self._key('embedding_mixup')} must be <= 1 (each item "
                       f"takes at most one of them), got {self.label_dropout:g} + {self.caption_average:g} + "

@@ -172,7 +172,8 @@ def test_config_errors_name_the_key(key, value, message):
 def test_probabilities_must_not_sum_above_one():
     with pytest.raises(ConfigError, match=r"queries.label_dropout \+ queries.caption_average \+ "
                                           r"queries.embedding_mixup must be <= 1"):
-        config_from_dict({"queries": {"label_dropout": 0.6, "caption_average": 0.6}, "query_encoder": {"kind": "hashed"}})
+        config_from_dict({"queries": {"label_dropout": 0.6, "caption_average": 0.6},
+                          "query_encoder": {"kind": "hashed"}})
 
 
 def test_offline_small_v2_fine_tunes_v1_with_phrasing_augmentations():
