@@ -157,13 +157,52 @@ class MixConfig(_Section):
 
 @dataclass(frozen=True)
 class QueryConfig(_Section):
-    """How the batch's queries are made: ``audio_fraction`` of the items use the target clip
-    itself as an audio query (needs an encoder with audio support, e.g. CLAP)."""
+    """How the batch's queries are made (:class:`~audiosep.train.queries.BatchQueries`); every
+    option is off by default.
+
+    Attributes
+    ----------
+    audio_fraction : float
+        Probability that an item uses the target clip itself as an audio query (needs an encoder
+        with audio support, e.g. CLAP).
+    label_dropout : float
+        Probability that an item's caption is replaced by its bare class label(s).
+    caption_average : float
+        Probability that an item's text embedding is the renormalised mean of
+        ``caption_average_count`` of its phrasings, drawn without replacement.
+    caption_average_count : int
+        Phrasings averaged (fewer when an item has fewer).
+    embedding_mixup : float
+        Probability that an item's text embedding is ``lam * e1 + (1 - lam) * e2`` of two of its
+        phrasings (renormalised), ``lam`` uniform in [0, 1].
+    embedding_noise : float
+        Size of Gaussian noise added to every text embedding (unit norm), which is then
+        renormalised: the noise's std per feature is ``embedding_noise / sqrt(D)``, so its norm is
+        about ``embedding_noise`` for any embedding size ``D``.
+    """
 
     audio_fraction: float = 0.0
+    label_dropout: float = 0.0
+    caption_average: float = 0.0
+    caption_average_count: int = 3
+    embedding_mixup: float = 0.0
+    embedding_noise: float = 0.0
 
     def _check(self) -> None:
-        self._require(0.0 <= self.audio_fraction <= 1.0, "audio_fraction", "must be in [0, 1]")
+        for name in ("audio_fraction", "label_dropout", "caption_average", "embedding_mixup"):
+            self._require(0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]")
+        self._require(self.caption_average_count >= 2, "caption_average_count", "must be >= 2")
+        self._require(self.embedding_noise >= 0.0, "embedding_noise",
+                      "must be >= 0 (the noise norm relative to the unit embedding; 0: off)")
+        self._require(self.label_dropout + self.caption_average + self.embedding_mixup <= 1.0, "label_dropout",
+                      f"+ {self._key('caption_average')} + {self._key('embedding_mixup')} must be <= 1 (each item "
+                      f"takes at most one of them), got {self.label_dropout:g} + {self.caption_average:g} + "
+                      f"{self.embedding_mixup:g}", got=False)
+
+    @property
+    def augments_text(self) -> bool:
+        """Whether any text-embedding augmentation is on."""
+        return bool(self.label_dropout or self.caption_average or self.embedding_mixup or self.embedding_noise)
 
 
 @dataclass(frozen=True)

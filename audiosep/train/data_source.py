@@ -7,14 +7,14 @@ every rank and a loader can start at any step of an epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Sequence, Union
 
 import torch
 
 from .config import DataConfig
 from .dataset import ClipDataset, collate_clips
 from .distributed import DistInfo, ShardedBatchSampler
-from .manifest import check_audio_files, read_manifests
+from .manifest import ClipRecord, check_audio_files, read_manifests
 from .shard_data import ShardClips, load_shard_index
 from .stopping import ignore_stop_signals
 
@@ -28,8 +28,10 @@ class TrainData:
     dataset : ClipDataset or ShardClips
     steps_per_epoch : int
     captions : list of str
-        Every training caption when known up front (manifests), for ``data.precompute_text``;
-        empty for shards (their captions are embedded as batches arrive).
+        Every text a training query may use when known up front (manifests): each record's
+        caption, its phrasings and its labels joined with ``", "`` (for ``queries.label_dropout``),
+        without repeats, for ``data.precompute_text``; empty for shards (their texts are embedded
+        as batches arrive).
     """
 
     dataset: Union[ClipDataset, ShardClips]
@@ -69,4 +71,10 @@ def build_train_data(data: DataConfig, seed: int, info: DistInfo) -> TrainData:
     if steps < 1:
         raise ValueError(f"{len(records)} training clips are fewer than one global batch "
                          f"({data.batch_size} x {info.world_size}); lower data.batch_size")
-    return TrainData(ClipDataset(records, data, seed=seed), steps, [r.caption for r in records], data, seed, info)
+    return TrainData(ClipDataset(records, data, seed=seed), steps, query_texts(records), data, seed, info)
+
+
+def query_texts(records: Sequence[ClipRecord]) -> list[str]:
+    """Every text a training query of ``records`` may use (caption, phrasings, joined labels), once each."""
+    texts = (t for r in records for t in (r.caption, *r.captions, ", ".join(r.labels)) if t)
+    return list(dict.fromkeys(texts))

@@ -30,6 +30,15 @@ Silence guard
     whole file is read and its loudest segment is used; if even that is below ``silence_db`` the
     file counts as bad ("all silent").
 
+Phrasings
+    A record with ``captions`` (other phrasings of the same sound, see
+    :mod:`~audiosep.train.manifest`) gets one of them, drawn uniformly with a generator seeded by
+    ``("caption", seed, epoch, index)`` (:func:`draw_caption`), as the item's caption, unless the
+    dataset was made with ``draw_captions=False`` (validation: always the record's ``caption``).
+    That generator is separate from the crop's, so the crops are the same with and without
+    phrasings. The item keeps the whole list (:attr:`Clip.phrasings`) for the query augmentations
+    of :mod:`~audiosep.train.queries`.
+
 Bad files
     Missing, unreadable, empty, NaN/Inf-holding or all-silent files are skipped: a warning naming
     the file and the reason is issued once per path per process, the path is listed in
@@ -47,7 +56,7 @@ import hashlib
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -85,6 +94,8 @@ class Clip:
         Index of the record actually used (differs from the requested one after a bad file).
     bad_files : tuple of str
         Paths that failed while producing this clip (and were skipped).
+    phrasings : tuple of str
+        Every phrasing of the clip's sound (its record's ``captions``; may be empty).
     """
 
     audio: Tensor
@@ -92,6 +103,7 @@ class Clip:
     labels: tuple[str, ...]
     index: int
     bad_files: tuple[str, ...] = ()
+    phrasings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class ClipBatch:
     indices : list of int
     bad_files : tuple of str
         Every failed path of the batch, in order, without repeats.
+    phrasings : list of tuple of str
+        Every phrasing of each item's sound (possibly empty tuples).
     """
 
     audio: Tensor
@@ -113,6 +127,7 @@ class ClipBatch:
     labels: list[tuple[str, ...]]
     indices: list[int]
     bad_files: tuple[str, ...]
+    phrasings: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
@@ -137,13 +152,25 @@ def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
         labels=[c.labels for c in clips],
         indices=[c.index for c in clips],
         bad_files=tuple(bad),
+        phrasings=[c.phrasings for c in clips],
     )
 
 
-def item_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed mixed from ``(seed, epoch, index)`` (stable across processes and runs)."""
-    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+def item_seed(seed: int, epoch: int, index: int, stream: str = "") -> int:
+    """A 63-bit seed mixed from ``(seed, epoch, index)`` (stable across processes and runs); a
+    ``stream`` name gives an independent seed for another use of the same item."""
+    key = f"{stream}:{seed}:{epoch}:{index}" if stream else f"{seed}:{epoch}:{index}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def draw_caption(caption: str, phrasings: Sequence[str], seed: int, epoch: int, index: int) -> str:
+    """The training query of item ``index``: one of ``phrasings`` drawn uniformly with a generator
+    seeded by ``("caption", seed, epoch, index)``, or ``caption`` when there are none."""
+    if not phrasings:
+        return caption
+    gen = torch.Generator().manual_seed(item_seed(seed, epoch, index, "caption"))
+    return phrasings[int(torch.randint(len(phrasings), (1,), generator=gen))]
 
 
 def rms_db(audio: Tensor) -> float:
@@ -258,10 +285,13 @@ class ClipDataset(SegmentReader, torch.utils.data.Dataset):
     seed : int
     max_bad_records : int
         Bad records in a row after which ``__getitem__`` raises :class:`BadDataError`.
+    draw_captions : bool
+        Draw each item's caption from its record's phrasings (training); False: always the
+        record's ``caption`` (validation).
     """
 
     def __init__(self, records: Sequence[ClipRecord], config: DataConfig, *, seed: int = 0,
-                 max_bad_records: int = 20) -> None:
+                 max_bad_records: int = 20, draw_captions: bool = True) -> None:
         if len(records) == 0:
             raise ValueError("ClipDataset needs at least one record; check the manifests")
         if max_bad_records < 1:
@@ -270,6 +300,7 @@ class ClipDataset(SegmentReader, torch.utils.data.Dataset):
         self.records = list(records)
         self.seed = int(seed)
         self.max_bad_records = int(max_bad_records)
+        self.draw_captions = bool(draw_captions)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -306,7 +337,10 @@ class ClipDataset(SegmentReader, torch.utils.data.Dataset):
                     other = int(torch.randint(n - 1, (1,), generator=gen))
                     index = other + (other >= index)
                 continue
-            return Clip(audio=audio, caption=record.caption, labels=record.labels, index=index, bad_files=tuple(bad))
+            caption = (draw_caption(record.caption, record.captions, self.seed, self.epoch, i) if self.draw_captions
+                       else record.caption)
+            return Clip(audio=audio, caption=caption, labels=record.labels, index=index, bad_files=tuple(bad),
+                        phrasings=record.captions)
 
     def _segment(self, record: ClipRecord, gen: torch.Generator) -> Tensor:
         if not record.path.is_file():

@@ -13,7 +13,12 @@ Accepted keys / column names (case-insensitive):
 * caption: ``caption`` or ``text``;
 * labels: ``labels`` or ``label`` (optional). In CSV, and wherever labels are a string, several
   labels are separated by ``";"`` (commas are common inside AudioSet label names such as
-  "Vehicle horn, car horn, honking", so they are not separators). In JSON they may also be a list.
+  "Vehicle horn, car horn, honking", so they are not separators). In JSON they may also be a list;
+* phrasings: ``captions`` (optional): other phrasings of the same sound, a list of strings in
+  JSON, or ``";"``-separated in a string. Training draws one of them per item
+  (:class:`~audiosep.train.dataset.ClipDataset`); validation uses ``caption``.
+
+Other keys (e.g. ``package``, written by the Debian sounds recipe) are ignored.
 
 A record needs a caption or at least one label; when the caption is missing or empty it is made
 from the labels joined with ``", "``. Relative audio paths are resolved against the folder that
@@ -36,6 +41,7 @@ from ..errors import AudiosepError
 PATH_KEYS = ("path", "wav", "audio")
 CAPTION_KEYS = ("caption", "text")
 LABEL_KEYS = ("labels", "label")
+PHRASING_KEYS = ("captions",)
 LABEL_SEPARATOR = ";"
 SUFFIXES = (".json", ".jsonl", ".csv")
 MAX_CHECKED = 10_000  # audio files whose existence check_audio_files looks at (evenly spread)
@@ -57,17 +63,21 @@ class ClipRecord:
         The text query describing the clip.
     labels : tuple of str
         Class labels (possibly empty); used to keep same-class clips apart when mixing.
+    captions : tuple of str
+        Phrasings training draws the item's query from (empty: always ``caption``).
     """
 
     path: Path
     caption: str
     labels: tuple[str, ...] = ()
+    captions: tuple[str, ...] = ()
 
 
 def _accepted() -> str:
     return (
         f"accepted names: audio path {'/'.join(PATH_KEYS)}, caption {'/'.join(CAPTION_KEYS)}, "
-        f"labels {'/'.join(LABEL_KEYS)} (optional, separated by {LABEL_SEPARATOR!r})"
+        f"labels {'/'.join(LABEL_KEYS)} (optional, separated by {LABEL_SEPARATOR!r}), "
+        f"phrasings {'/'.join(PHRASING_KEYS)} (optional, a list or separated by {LABEL_SEPARATOR!r})"
     )
 
 
@@ -78,7 +88,7 @@ def _pick(entry: dict[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
-def _parse_labels(value: Any, where: str) -> tuple[str, ...]:
+def _parse_labels(value: Any, where: str, what: str = "labels") -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -86,7 +96,7 @@ def _parse_labels(value: Any, where: str) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         parts = list(value)
     else:
-        raise ManifestError(f"{where}: labels must be a string or a list of strings, got {value!r}")
+        raise ManifestError(f"{where}: {what} must be a string or a list of strings, got {value!r}")
     return tuple(p.strip() for p in parts if p.strip())
 
 
@@ -103,15 +113,19 @@ def _to_record(entry: Any, base: Path, where: str) -> ClipRecord:
     caption = _pick(entry, CAPTION_KEYS)
     if caption is not None and not isinstance(caption, str):
         raise ManifestError(f"{where}: the caption must be a string, got {caption!r}")
+    captions = tuple(dict.fromkeys(_parse_labels(_pick(entry, PHRASING_KEYS), where, "captions")))
     caption = (caption or "").strip()
     if not caption:
-        if not labels:
+        if captions:
+            caption = captions[0]
+        elif not labels:
             raise ManifestError(f"{where}: missing the caption (and no labels to make one from); {_accepted()}")
-        caption = ", ".join(labels)
+        else:
+            caption = ", ".join(labels)
     audio = Path(path.strip()).expanduser()
     if not audio.is_absolute():
         audio = base / audio
-    return ClipRecord(path=Path(os.path.normpath(audio)), caption=caption, labels=labels)
+    return ClipRecord(path=Path(os.path.normpath(audio)), caption=caption, labels=labels, captions=captions)
 
 
 def _json_entries(path: Path) -> Iterator[tuple[Any, str]]:
@@ -148,7 +162,7 @@ def _csv_entries(path: Path) -> Iterator[tuple[Any, str]]:
         header = {str(n).strip().lower() for n in reader.fieldnames}
         if not header & set(PATH_KEYS):
             raise ManifestError(f"{path}: the header has no audio path column (got {reader.fieldnames}); {_accepted()}")
-        if not header & (set(CAPTION_KEYS) | set(LABEL_KEYS)):
+        if not header & (set(CAPTION_KEYS) | set(LABEL_KEYS) | set(PHRASING_KEYS)):
             raise ManifestError(f"{path}: the header has no caption column (got {reader.fieldnames}); {_accepted()}")
         for row in reader:
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):

@@ -26,7 +26,9 @@ Shuffling and crops
     (memory: that many encoded clips per worker) whose generator is seeded by ``(seed, epoch, rank,
     residue)``. Each clip is cut by :class:`~audiosep.train.dataset.SegmentReader` with a generator
     seeded by ``(seed, epoch, key)`` (``key``: the clip's number in the shard folder), exactly
-    as :class:`~audiosep.train.dataset.ClipDataset` cuts record ``key`` of the same manifests.
+    as :class:`~audiosep.train.dataset.ClipDataset` cuts record ``key`` of the same manifests;
+    a clip with phrasings (``"captions"`` in its json) gets the caption ClipDataset would draw
+    for record ``key`` (:func:`~audiosep.train.dataset.draw_caption`).
 
 Resuming mid-epoch (exact)
     :meth:`ShardClips.set_epoch` takes the first step to yield; each worker replays its shuffled
@@ -55,7 +57,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .config import DataConfig
-from .dataset import BadAudioFile, BadDataError, Clip, SegmentReader, item_seed
+from .dataset import BadAudioFile, BadDataError, Clip, SegmentReader, draw_caption, item_seed
 from .distributed import generator_for
 from .shards import INDEX_FILE, INDEX_FORMAT, ShardError
 
@@ -307,7 +309,7 @@ class ShardClips(torch.utils.data.IterableDataset):
             for bad_key, bad_path in pending:
                 yield self._replacement(bad_key, bad_path, good, cut)
             pending = []
-            yield Clip(audio=cut, caption=meta["caption"], labels=tuple(meta["labels"]), index=key)
+            yield self._clip(cut, meta, key, key)
         if pending and good is None:
             raise BadDataError(f"all {len(pending)} clips of a worker's part of data.train_shards are bad "
                                f"(e.g. {pending[0][1]}); check the audio files the shards were written from")
@@ -322,8 +324,15 @@ class ShardClips(torch.utils.data.IterableDataset):
             cut = self.reader.segment_of(audio, self._gen(bad_key))
         except BadAudioFile:
             cut = cut if cut is not None else self.reader.segment_of(audio, self._gen(key))
-        return Clip(audio=cut, caption=meta["caption"], labels=tuple(meta["labels"]), index=key,
-                    bad_files=(bad_path,))
+        return self._clip(cut, meta, key, bad_key, (bad_path,))
+
+    def _clip(self, cut: torch.Tensor, meta: dict[str, Any], key: int, drawn_for: int,
+              bad_files: tuple[str, ...] = ()) -> Clip:
+        """The clip of shard key ``key`` cut as ``cut``, its caption drawn as item ``drawn_for``'s."""
+        phrasings = tuple(meta.get("captions") or ())
+        caption = draw_caption(meta["caption"], phrasings, self.seed, self.epoch, drawn_for)
+        return Clip(audio=cut, caption=caption, labels=tuple(meta["labels"]), index=key, bad_files=bad_files,
+                    phrasings=phrasings)
 
     def _stream(self, first: int, count: int) -> Iterator[tuple[int, dict[str, Any], bytes]]:
         """Clips ``first .. first + count - 1`` of the epoch's shard stream (encoded)."""

@@ -4,7 +4,9 @@ A shard folder holds ``train-000000.tar``, ``train-000001.tar``, ... and ``index
 Each clip is one sample of two tar members sharing a key (its 9-digit number, counted from 0
 over the whole folder in manifest order, bad files left out):
 
-* ``KEY.json`` -- ``{"caption": ..., "labels": [...], "path": original path, "audio": ext}``;
+* ``KEY.json`` -- ``{"caption": ..., "labels": [...], "path": original path, "audio": ext}``, plus
+  ``"captions": [...]`` when the record has phrasings (training draws one per item, see
+  :mod:`~audiosep.train.shard_data`);
 * ``KEY.EXT``  -- the audio file's bytes exactly as stored (``EXT`` is its format as
   libsndfile names it: ``flac``, ``wav``, ``ogg``, ``mp3``, ...). Nothing is re-encoded, so
   sharding is lossless and fast, shards are as large as the files, and the trainer resamples
@@ -208,6 +210,8 @@ def write_shards(manifests: Sequence[str | os.PathLike], out_dir: str | os.PathL
                             continue
                         meta = {"caption": record.caption, "labels": list(record.labels),
                                 "path": str(record.path), "audio": ext}
+                        if record.captions:
+                            meta["captions"] = list(record.captions)
                         _add(tar, f"{key:09d}.json", json.dumps(meta, ensure_ascii=False).encode())
                         _add(tar, f"{key:09d}.{ext}", audio)
                         key, count, size = key + 1, count + 1, size + len(audio)

@@ -49,7 +49,7 @@ from .loggers import check_logger, open_logger
 from .losses import get_loss
 from .manifest import check_audio_files, read_manifests
 from .mixing import mix_batch
-from .queries import BatchQueries, build_training_encoder
+from .queries import BatchQueries, build_training_encoder, unused_options
 from .run_log import RunLog, train_line, val_line
 from .schedule import lr_factor
 from .stopping import StopSignals, TrainingStopped
@@ -199,7 +199,10 @@ class Trainer:
             check_audio_files(self.val_records, data.val_manifests, "data.val_manifests")
         self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None  # this rank's share
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
-                                    sample_rate=data.sample_rate, device=self.device)
+                                    sample_rate=data.sample_rate, device=self.device, config=cfg.queries)
+        if info.is_main and hasattr(self.dataset, "records"):  # manifests (shards are not read up front)
+            for message in unused_options(cfg.queries, self.dataset.records):
+                warnings.warn(message, stacklevel=2)
         if data.precompute_text:
             self.queries.precompute(self.train_data.captions + [r.caption for r in self.val_records],
                                     cache_dir=data.embedding_cache or self.out_dir / "cache", dist_info=info)
@@ -323,7 +326,8 @@ class Trainer:
                             batch.captions[sl], batch.labels[sl])
             mixtures.append(mix.mixture)
             targets.append(mix.target)
-            conds.append(self.queries(batch.captions[sl], mix.target, generator_for("query", seed, step, g)))
+            conds.append(self.queries(batch.captions[sl], mix.target, generator_for("query", seed, step, g),
+                                      labels=batch.labels[sl], phrasings=batch.phrasings[sl]))
         return torch.cat(mixtures), torch.cat(targets), torch.cat(conds)
 
     def _autocast(self):

@@ -33,7 +33,8 @@ def build_val_batches(records: Sequence[ClipRecord], config: TrainConfig, embed_
     records = list(records[: data.val_items])
     if len(records) < mixing.sources_per_mixture:
         return []
-    ds = ClipDataset(records, dataclasses.replace(data, random_crop=False), seed=config.training.seed)
+    ds = ClipDataset(records, dataclasses.replace(data, random_crop=False), seed=config.training.seed,
+                     draw_captions=False)
     bounds = list(range(0, len(ds), data.val_batch_size)) + [len(ds)]
     if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
         bounds.pop(-2)

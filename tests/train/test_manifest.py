@@ -144,3 +144,19 @@ def test_long_lists_are_checked_by_an_even_sample(tmp_path, monkeypatch):
     monkeypatch.setattr("audiosep.train.manifest.MAX_CHECKED", 10)
     with pytest.raises(ManifestError, match=r"none of the 10 audio files checked \(of 100\) listed in"):
         check_audio_files(_records(tmp_path, 100), ["m.json"])
+
+
+def test_phrasings_are_read_from_json_jsonl_and_csv_and_package_is_ignored(tmp_path):
+    entry = {"wav": "a.wav", "caption": "a dog barking", "captions": ["a dog barking", " dogs ", "Dog, bark", "dogs"],
+             "labels": ["dog"], "package": "lugaru-data"}
+    expected = ClipRecord(tmp_path / "a.wav", "a dog barking", ("dog",), ("a dog barking", "dogs", "Dog, bark"))
+    assert read_manifest(_write(tmp_path / "m.json", json.dumps({"data": [entry]}))) == [expected]
+    assert read_manifest(_write(tmp_path / "m.jsonl", json.dumps(entry) + "\n")) == [expected]
+    csv = _write(tmp_path / "m.csv", 'wav,caption,captions,labels,package\n'
+                                     'a.wav,a dog barking,"a dog barking; dogs;Dog, bark",dog,lugaru-data\n')
+    assert read_manifest(csv) == [expected]
+    # no caption: the first phrasing; no phrasings: an empty tuple (training always uses the caption)
+    only = _write(tmp_path / "o.jsonl", '{"wav": "a.wav", "captions": ["rain", "rainfall"]}\n{"wav": "b.wav", "caption": "x"}\n')
+    assert [(r.caption, r.captions) for r in read_manifest(only)] == [("rain", ("rain", "rainfall")), ("x", ())]
+    with pytest.raises(ManifestError, match=r"data item 0: captions must be a string or a list of strings"):
+        read_manifest(_write(tmp_path / "bad.json", '{"data": [{"wav": "a", "caption": "c", "captions": [1]}]}'))

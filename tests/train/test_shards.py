@@ -301,3 +301,23 @@ def test_pipe_urls_read_through_webdataset_give_the_same_clips(shards):
     a, b = list(local.part(0, 1)), list(remote.part(0, 1))
     assert [c.index for c in a] == [c.index for c in b] and len(a) == 24
     assert all(torch.equal(x.audio, y.audio) for x, y in zip(a, b))
+
+
+def test_phrasings_go_through_shards_and_are_drawn_as_from_the_manifest(tones, tmp_path):
+    doc = json.loads(tones[0].read_text())
+    for e in doc["data"]:
+        e["captions"] = [e["caption"], f"the sound of {e['caption']}", f"{e['caption']} nearby"]
+    manifest = tones[0].parent / "phrased.json"
+    manifest.write_text(json.dumps(doc))
+    write_shards([manifest], tmp_path / "s", shard_size=4, progress=False)
+    config = data_config(shuffle_buffer=1)
+    reference = ClipDataset(read_manifest(manifest), config, seed=5)
+    reference.set_epoch(1)
+    clips = ShardClips(load_shard_index([str(tmp_path / "s" / INDEX_FILE)]), config, seed=5)
+    clips.set_epoch(1)
+    seen = list(clips.part(0, 1))
+    for clip in seen:
+        expected = reference[clip.index]
+        assert (clip.caption, clip.phrasings) == (expected.caption, expected.phrasings)
+        assert clip.caption in clip.phrasings and len(clip.phrasings) == 3
+    assert sum(c.caption != c.phrasings[0] for c in seen) >= len(seen) // 3  # other phrasings are drawn

@@ -11,17 +11,25 @@ from pathlib import Path
 from .clips import Clip
 from .labels import CLASS_BY_NAME
 from .licences import licence_for, summary
+from .phrasings import heldout_phrasings, training_phrasings
 
 
 def caption_for(clip: Clip) -> str:
-    """One of the class's training captions, chosen by the clip id (deterministic)."""
+    """One of the class's three captions of :mod:`.labels` (its first training phrasings), chosen
+    by the clip id (deterministic): the query of validation and of readers that ignore ``captions``,
+    the same as version 1 of the recipe wrote."""
     captions = CLASS_BY_NAME[clip.label].captions
     return captions[int(hashlib.sha1(clip.id.encode()).hexdigest(), 16) % len(captions)]
 
 
 def write_manifest(path: Path, clips: list[Clip]) -> None:
-    """``{"data": [{"wav": rel, "caption": text, "labels": [class]}]}`` (audiosep/train/manifest.py)."""
-    data = [{"wav": c.file, "caption": caption_for(c), "labels": [c.label]} for c in clips]
+    """``{"data": [{"wav": rel, "caption": text, "captions": [...], "labels": [class], "package": name}]}``
+    (audiosep/train/manifest.py): ``captions`` holds every training phrasing of the class
+    (:func:`.phrasings.training_phrasings`; training draws one per item), ``caption`` one of them
+    (:func:`caption_for`), ``package`` the Debian package the clip comes from."""
+    phrased = {name: list(training_phrasings(name)) for name in {c.label for c in clips}}
+    data = [{"wav": c.file, "caption": caption_for(c), "captions": phrased[c.label], "labels": [c.label],
+             "package": c.package} for c in clips]
     path.write_text(json.dumps({"data": data}, indent=1) + "\n")
 
 
@@ -47,12 +55,14 @@ def balanced(clips: list[Clip], *, min_per_class: int = 60, max_per_class: int =
 
 
 def class_table(clips: list[Clip]) -> dict[str, dict]:
-    """Per class: captions, held-out paraphrases, minutes and clip counts per split."""
+    """Per class: captions, held-out paraphrases, all training and held-out phrasings, minutes
+    and clip counts per split."""
     table: dict[str, dict] = {}
     for name in sorted({c.label for c in clips}):
         spec = CLASS_BY_NAME[name]
         own = [c for c in clips if c.label == name]
-        row = {"captions": list(spec.captions), "heldout_paraphrases": list(spec.heldout)}
+        row = {"captions": list(spec.captions), "heldout_paraphrases": list(spec.heldout),
+               "phrasings": list(training_phrasings(name)), "heldout_phrasings": list(heldout_phrasings(name))}
         for split in ("train", "val"):
             part = [c for c in own if c.split == split]
             row[f"minutes_{split}"] = round(sum(c.seconds for c in part) / 60.0, 2)
