@@ -53,9 +53,10 @@ def test_recording_key_groups_variants():
 def test_only_the_recipe_packages_are_allowed():
     from audiosep.recipes.debian_sounds.packages import PACKAGES, select
 
-    assert len(PACKAGES) == 13 and select(["lugaru-data"])[0].name == "lugaru-data"
-    with pytest.raises(ValueError, match="not part of this recipe"):
-        select(["freesound-pack"])
+    assert len(PACKAGES) == 29 and select(["lugaru-data"])[0].name == "lugaru-data"
+    for name in ("freesound-pack", "warmux-data", "freepats"):  # the survey excluded the last two
+        with pytest.raises(ValueError, match="not part of this recipe"):
+            select([name])
 
 
 @pytest.mark.parametrize("package,path,expected", [
