@@ -53,22 +53,25 @@ def res_entries(archive: str, data: bytes) -> Iterator[tuple[str, bytes]]:
     Raises
     ------
     ArchiveError
-        If the record table runs past the data or its offsets are not increasing.
+        If the record table or an entry runs past the data (a truncated file), or the offsets
+        are not increasing.
     """
     if len(data) < 2:
         raise ArchiveError(f"{archive}: too short for a .res archive")
     count = struct.unpack_from("<H", data, 0)[0]
     table_end = 2 + 13 * count
-    if table_end > len(data):
-        raise ArchiveError(f"{archive}: {count} records do not fit in {len(data)} bytes")
+    if table_end + 13 > len(data):
+        raise ArchiveError(f"{archive}: {count} records and the end record do not fit in {len(data)} bytes")
     names, offsets = [], []
     for i in range(count):
         rec = 2 + 13 * i
         names.append(data[rec: rec + 9].split(b"\0")[0].decode("ascii", "replace"))
         offsets.append(struct.unpack_from("<I", data, rec + 9)[0])
-    # the record after the last entry holds the end offset; fall back to the end of the data
-    end = struct.unpack_from("<I", data, table_end + 9)[0] if table_end + 13 <= len(data) else len(data)
-    offsets.append(min(end, len(data)) if end > (offsets[-1] if offsets else 0) else len(data))
+    # the record after the last entry holds the end offset of the data
+    end = struct.unpack_from("<I", data, table_end + 9)[0]
+    if end > len(data):
+        raise ArchiveError(f"{archive}: the data ends at byte {end} but the file has {len(data)}; is it truncated?")
+    offsets.append(end)
     for i, name in enumerate(names):
         start, stop = offsets[i], offsets[i + 1]
         if not table_end <= start < stop <= len(data):

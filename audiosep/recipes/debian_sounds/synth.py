@@ -78,10 +78,11 @@ def _gate(t: np.ndarray, pattern: list[tuple[float, float]], ramp: float = 0.005
 
 
 def _bell(sr: int, seconds: float, strikes: np.ndarray, f0: float, rng: np.random.Generator) -> np.ndarray:
-    """A struck metal bell: inharmonic decaying partials excited at the times in ``strikes``."""
+    """A small struck bell (a ringer's or alarm clock's): inharmonic partials decaying in
+    0.04-0.15 s, excited at the times in ``strikes``."""
     n = int(seconds * sr)
     ratios = np.array([1.0, 2.0, 2.76, 3.9, 5.4]) * rng.uniform(0.98, 1.02, 5)
-    decay = rng.uniform(0.15, 0.6)
+    decay = rng.uniform(0.04, 0.15)
     ir_len = int(min(seconds, 5 * decay) * sr)
     t = np.arange(ir_len) / sr
     ir = sum(np.sin(2 * np.pi * f0 * r * t) * np.exp(-t * r / decay) / (1 + i) for i, r in enumerate(ratios))
@@ -172,9 +173,9 @@ def alarm(rng: np.random.Generator, sr: int) -> tuple[np.ndarray, str]:
     t = np.arange(int(seconds * sr)) / sr
     if kind == "bell clock":
         rate = rng.uniform(12, 25)
-        on, off = rng.uniform(1.0, 3.0), rng.uniform(0.0, 1.0)
+        on, off = rng.uniform(1.0, 3.0), rng.uniform(0.4, 1.0)  # bursts of ringing
         strikes = np.arange(0, seconds, 1 / rate)
-        strikes = strikes[_gate(strikes, [(on, off)], ramp=1e-6) > 0] if off > 0.1 else strikes
+        strikes = strikes[_gate(strikes, [(on, off)], ramp=1e-6) > 0]
         f0 = rng.uniform(1500, 3200)
         x = _bell(sr, seconds, strikes + rng.uniform(0, 0.004, len(strikes)), f0, rng)
         desc = f"mechanical bell clock {f0:.0f} Hz, {rate:.0f} strikes/s"
