@@ -8,7 +8,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from .clips import ClipWriter, WavPackMissing, decode
+from .clips import Clip, ClipWriter, WavPackMissing, decode
 from .dedupe import HygieneConfig
 from .extract import PackageError, copyright_path, deb_field, download, iter_members
 from .labels import label_path, recording_key
@@ -130,6 +130,15 @@ def add_procedural(cfg: BuildConfig, writer: ClipWriter, out: Path) -> tuple[str
     return __version__, SYNTH_COPYRIGHT
 
 
+def keep_takes(kept: list[Clip], dropped: list[tuple[Clip, Clip]], specs: tuple[PackageSpec, ...]
+               ) -> tuple[list[Clip], list[tuple[Clip, Clip]]]:
+    """Put back the near duplicates that are only other takes within a ``keep_takes`` package."""
+    takes = {s.name for s in specs if s.keep_takes}
+    back = [c for c, k in dropped if c.package in takes and k.package == c.package]
+    ids = {c.id for c in back}
+    return kept + back, [(c, k) for c, k in dropped if c.id not in ids]
+
+
 def build(cfg: BuildConfig) -> dict:
     """Run the whole recipe; return the statistics written to ``stats.json``."""
     out = cfg.out
@@ -177,6 +186,7 @@ def build(cfg: BuildConfig) -> dict:
         _log(f"synthesised {len(writer.clips) - before} procedural clips in {timings['procedural']} s")
     t0 = time.time()
     kept, dropped = drop_near_duplicates(writer.clips, cfg.hygiene.near_threshold, cfg.hygiene.duration_ratio)
+    kept, dropped = keep_takes(kept, dropped, select(cfg.packages))
     for c, _ in dropped:
         (out / c.file).unlink(missing_ok=True)
     write_duplicates(out / "duplicates.csv", writer.duplicates, dropped)

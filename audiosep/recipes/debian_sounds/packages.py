@@ -26,12 +26,18 @@ class PackageSpec:
         What the package holds, for the dataset README.
     archives : frozenset of str
         Archive suffixes opened in this package (see ``extract.iter_members``).
+    keep_takes : bool
+        Keep clips of this package that are near duplicates only of other clips of the same
+        package: separate takes of one musical gesture (a chord strummed four times), which the
+        coarse fingerprint cannot tell apart but which are distinct recordings. Their file names
+        put the takes into one recording group, so they never straddle train and validation.
     """
 
     name: str
     short: str
     note: str
     archives: frozenset[str] = DEFAULT_ARCHIVES
+    keep_takes: bool = False
 
 
 PACKAGES: tuple[PackageSpec, ...] = (
@@ -68,7 +74,8 @@ PACKAGES: tuple[PackageSpec, ...] = (
                 DEFAULT_ARCHIVES | {".orgue"}),
     PackageSpec("avldrums.lv2-soundfont", "avl", "AVL drum kits: the SF2 samples themselves",
                 DEFAULT_ARCHIVES | {".sf2"}),
-    PackageSpec("hydrogen-drumkits-effects", "hydfx", "Hydrogen effects kit: acoustic guitar strums (96 kHz)"),
+    PackageSpec("hydrogen-drumkits-effects", "hydfx", "Hydrogen effects kit: acoustic guitar strums (96 kHz)",
+                keep_takes=True),
 )
 
 SOUNDFONT_PACKAGE = PackageSpec(
