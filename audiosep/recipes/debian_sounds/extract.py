@@ -2,8 +2,10 @@
 
 A ``.deb`` is never unpacked to disk: ``dpkg-deb --fsys-tarfile`` pipes its file-system tar into
 :mod:`tarfile` in stream mode, and only members with an audio suffix (or archives that may hold
-audio: ``.zip``/``.wz`` and OpenTTD's ``.cat``) are read into memory. Paths inside archives are written
-``archive!inner/path`` so that every clip keeps a precise origin for attribution.
+audio: ``.zip``/``.wz`` and OpenTTD's ``.cat`` everywhere; ``.pk3``, ``.orgue``, Seven Kingdoms'
+``.res`` and SoundFont ``.sf2`` where a package asks, see :mod:`.archives`) are read into memory.
+Paths inside archives are written ``archive!inner/path`` so that every clip keeps a precise origin
+for attribution. A malformed archive is skipped.
 """
 from __future__ import annotations
 
