@@ -8,14 +8,19 @@ from pathlib import Path
 
 import soundfile as sf
 
-from .clips import ClipWriter, decode
+from .clips import Clip, ClipWriter, WavPackMissing, decode
 from .dedupe import HygieneConfig
 from .extract import PackageError, copyright_path, deb_field, download, iter_members
 from .labels import label_path, recording_key
 from .manifests import write_all, write_duplicates
-from .packages import SOUNDFONT_MEMBER, SOUNDFONT_PACKAGE, PackageSpec, select
+from .packages import SOUNDFONT_MEMBER, SOUNDFONT_PACKAGE, SYNTH_PACKAGE, PackageSpec, select
 from .render import fluidsynth_available, render_all
 from .split import assign_splits, drop_near_duplicates, merge_groups
+from .synth import synthesize_all
+
+SYNTH_COPYRIGHT = (
+    "Files: *\nCopyright: the audiosep authors\nLicense: MIT\nComment: procedural (audiosep recipe): "
+    "synthesised by audiosep/recipes/debian_sounds/synth.py, no recording is used.\n")
 
 
 @dataclass
@@ -37,6 +42,8 @@ class BuildConfig:
         Share of each class's duration put into validation, by whole recording groups.
     phrases_per_instrument, phrase_seconds
         How much MIDI is rendered per General MIDI instrument.
+    synth_clips_per_class : int
+        Procedural clips per synthesised class (siren, alarm, phone ringing, beep); 0 for none.
     """
 
     out: Path
@@ -50,6 +57,7 @@ class BuildConfig:
     phrases_per_instrument: int = 24
     phrase_seconds: float = 10.0
     keep_debs: bool = False
+    synth_clips_per_class: int = 40
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
 
 
@@ -63,7 +71,7 @@ def add_package(spec: PackageSpec, deb: Path, writer: ClipWriter, out: Path) -> 
     cr = copyright_path(spec.name)
     text = ""
     for member in iter_members(deb, want=lambda p: label_path(spec.name, p) is not None,
-                               extra=frozenset({cr}), tmpdir=writer.out):
+                               extra=frozenset({cr}), tmpdir=writer.out, archives=spec.archives):
         if member.path == cr:
             text = member.data.decode("utf-8", "replace")
             (out / "copyright").mkdir(parents=True, exist_ok=True)
@@ -71,8 +79,11 @@ def add_package(spec: PackageSpec, deb: Path, writer: ClipWriter, out: Path) -> 
             continue
         try:
             x, sr = decode(member.data)
+        except WavPackMissing as err:
+            writer.counts.add(f"undecodable: {err}")
+            continue
         except (RuntimeError, sf.LibsndfileError, ValueError):
-            writer.counts.add("undecodable")
+            writer.counts.add("undecodable (empty or broken file)")
             continue
         writer.add(x, sr, label=label_path(spec.name, member.path), package=spec.name, short=spec.short,
                    version=version, origin=member.path, group=recording_key(spec.name, member.path))
@@ -106,6 +117,28 @@ def add_renderings(cfg: BuildConfig, writer: ClipWriter, out: Path) -> tuple[str
     return version, text
 
 
+def add_procedural(cfg: BuildConfig, writer: ClipWriter, out: Path) -> tuple[str, str]:
+    """Synthesise the procedural classes into ``writer``; return (version, licence text)."""
+    from ... import __version__
+
+    (out / "copyright").mkdir(parents=True, exist_ok=True)
+    (out / "copyright" / SYNTH_PACKAGE.name).write_text(SYNTH_COPYRIGHT)
+    for clip in synthesize_all(cfg.synth_clips_per_class, cfg.seed, cfg.sample_rate):
+        writer.add(clip.audio, cfg.sample_rate, label=clip.label, package=SYNTH_PACKAGE.name,
+                   short=SYNTH_PACKAGE.short, version=__version__, origin=clip.origin,
+                   group=f"{SYNTH_PACKAGE.name}:{clip.label}/{clip.seed}")
+    return __version__, SYNTH_COPYRIGHT
+
+
+def keep_takes(kept: list[Clip], dropped: list[tuple[Clip, Clip]], specs: tuple[PackageSpec, ...]
+               ) -> tuple[list[Clip], list[tuple[Clip, Clip]]]:
+    """Put back the near duplicates that are only other takes within a ``keep_takes`` package."""
+    takes = {s.name for s in specs if s.keep_takes}
+    back = [c for c, k in dropped if c.package in takes and k.package == c.package]
+    ids = {c.id for c in back}
+    return kept + back, [(c, k) for c, k in dropped if c.id not in ids]
+
+
 def build(cfg: BuildConfig) -> dict:
     """Run the whole recipe; return the statistics written to ``stats.json``."""
     out = cfg.out
@@ -123,7 +156,12 @@ def build(cfg: BuildConfig) -> dict:
             packages[spec.name] = "(skipped: download failed)"
             continue
         before = len(writer.clips)
-        version, copyrights[spec.name] = add_package(spec, deb, writer, out)
+        try:
+            version, copyrights[spec.name] = add_package(spec, deb, writer, out)
+        except PackageError as err:
+            _log(f"skipping the rest of {spec.name}: {err}")
+            packages[spec.name] = f"(read failed after {len(writer.clips) - before} clips: {err})"
+            continue
         packages[spec.name] = f"{version}: {len(writer.clips) - before} clips kept"
         if not cfg.keep_debs:
             deb.unlink(missing_ok=True)
@@ -139,8 +177,16 @@ def build(cfg: BuildConfig) -> dict:
             _log(f"rendered {len(writer.clips) - before} phrases in {timings['render']} s")
         else:
             _log("fluidsynth not installed (apt-get install fluidsynth): skipping rendered instruments")
+    if cfg.synth_clips_per_class > 0 and (cfg.packages is None or SYNTH_PACKAGE.name in cfg.packages):
+        t0 = time.time()
+        before = len(writer.clips)
+        version, copyrights[SYNTH_PACKAGE.name] = add_procedural(cfg, writer, out)
+        packages[SYNTH_PACKAGE.name] = f"{version}: {len(writer.clips) - before} synthesised clips kept"
+        timings["procedural"] = round(time.time() - t0, 1)
+        _log(f"synthesised {len(writer.clips) - before} procedural clips in {timings['procedural']} s")
     t0 = time.time()
     kept, dropped = drop_near_duplicates(writer.clips, cfg.hygiene.near_threshold, cfg.hygiene.duration_ratio)
+    kept, dropped = keep_takes(kept, dropped, select(cfg.packages))
     for c, _ in dropped:
         (out / c.file).unlink(missing_ok=True)
     write_duplicates(out / "duplicates.csv", writer.duplicates, dropped)

@@ -4,6 +4,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
+import subprocess
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +44,28 @@ class Counts:
         self.reasons[reason] += n
 
 
+class WavPackMissing(RuntimeError):
+    """WavPack data met without the ``wvunpack`` program."""
+
+
+def _unwavpack(data: bytes) -> bytes:
+    """WAV bytes of WavPack ``data``, decoded by Debian's ``wvunpack`` through temporary files."""
+    if shutil.which("wvunpack") is None:
+        raise WavPackMissing("WavPack audio needs wvunpack: apt-get install wavpack")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.wv", Path(tmp) / "out.wav"
+        src.write_bytes(data)
+        proc = subprocess.run(["wvunpack", "-q", "-y", str(src), "-o", str(dst)], capture_output=True, text=True)
+        if proc.returncode != 0 or not dst.is_file():
+            raise RuntimeError(f"wvunpack failed: {proc.stderr.strip()[-200:]}")
+        return dst.read_bytes()
+
+
 def decode(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode audio bytes to ``float32[L]`` mono (channels averaged) and the sample rate."""
+    """Decode audio bytes (anything libsndfile reads, and WavPack) to ``float32[L]`` mono
+    (channels averaged) and the sample rate."""
+    if data[:4] == b"wvpk":
+        data = _unwavpack(data)
     x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return x.mean(axis=1), sr
 

@@ -2,8 +2,10 @@
 
 A ``.deb`` is never unpacked to disk: ``dpkg-deb --fsys-tarfile`` pipes its file-system tar into
 :mod:`tarfile` in stream mode, and only members with an audio suffix (or archives that may hold
-audio: ``.zip``/``.wz`` and OpenTTD's ``.cat``) are read into memory. Paths inside archives are written
-``archive!inner/path`` so that every clip keeps a precise origin for attribution.
+audio: ``.zip``/``.wz`` and OpenTTD's ``.cat`` everywhere; ``.pk3``, ``.orgue``, Seven Kingdoms'
+``.res`` and SoundFont ``.sf2`` where a package asks, see :mod:`.archives`) are read into memory.
+Paths inside archives are written ``archive!inner/path`` so that every clip keeps a precise origin
+for attribution. A malformed archive is skipped.
 """
 from __future__ import annotations
 
@@ -19,10 +21,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ...errors import AudiosepError
+from .archives import INNER, ArchiveError, cat_entries, res_entries, sf2_entries
 
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3", ".opus", ".oga")
-ZIP_SUFFIXES = (".zip", ".wz")  # Warzone 2100 keeps its data in zip files named .wz
-INNER = "!"
+# Warzone 2100 keeps its data in zip files named .wz, UFO:AI in .pk3, GrandOrgue in .orgue
+ZIP_SUFFIXES = (".zip", ".wz", ".pk3", ".orgue")
+# Archives opened in every package; a PackageSpec may name more (``.res``, ``.sf2``, ``.pk3``,
+# ``.orgue``) so that the original packages are read exactly as before.
+DEFAULT_ARCHIVES = frozenset({".cat", ".zip", ".wz"})
+_READERS = {".cat": cat_entries, ".res": res_entries, ".sf2": sf2_entries}
 
 
 class PackageError(AudiosepError, RuntimeError):
@@ -86,22 +93,6 @@ def deb_field(deb: Path, field: str) -> str:
     return out.stdout.strip()
 
 
-def _cat_members(archive: str, data: bytes) -> Iterator[Member]:
-    """Entries of an OpenTTD sound ``.cat``: a table of (offset, size) pairs, then entries that
-    each hold a length-prefixed title and a RIFF WAV."""
-    first = struct.unpack_from("<I", data, 0)[0] & 0x7FFFFFFF
-    for i in range(first // 8):
-        offset, size = struct.unpack_from("<II", data, 8 * i)
-        offset &= 0x7FFFFFFF
-        name_len = data[offset]
-        title = data[offset + 1: offset + 1 + name_len].split(b"\0")[0].decode("utf-8", "replace")
-        wav = data[offset + 1 + name_len: offset + size]
-        # the title is "Name". Original ... -- keep only the quoted name for labelling
-        name = title.split('"')[1] if title.count('"') >= 2 else title
-        safe = "".join(c if c.isalnum() or c in " -_()" else " " for c in name).strip()
-        yield Member(f"{archive}{INNER}{i:03d} {safe}.wav", wav)
-
-
 def _zip_members(archive: str, file, want: Callable[[str], bool]) -> Iterator[Member]:
     with zipfile.ZipFile(file) as zf:
         for info in zf.infolist():
@@ -115,6 +106,7 @@ def iter_members(
     want: Callable[[str], bool] = lambda path: True,
     extra: frozenset[str] = frozenset(),
     tmpdir: Path | None = None,
+    archives: frozenset[str] = DEFAULT_ARCHIVES,
 ) -> Iterator[Member]:
     """Stream the audio files (and the ``extra`` paths) out of a ``.deb``.
 
@@ -128,6 +120,9 @@ def iter_members(
         Non-audio paths to yield too (e.g. the copyright file).
     tmpdir : Path, optional
         Where large zip archives are spooled (they need random access).
+    archives : frozenset of str
+        Suffixes of the archives to open (zip-like ones from :data:`ZIP_SUFFIXES` and those
+        read by :mod:`.archives`); a malformed archive is skipped.
 
     Yields
     ------
@@ -141,13 +136,18 @@ def iter_members(
                     continue
                 path = info.name[2:] if info.name.startswith("./") else info.name
                 lower = path.lower()
+                suffix = "." + lower.rsplit(".", 1)[-1] if "." in lower else ""
                 if path in extra or (is_audio(lower) and want(path)):
                     yield Member(path, tar.extractfile(info).read())
-                elif lower.endswith(".cat"):
-                    for m in _cat_members(path, tar.extractfile(info).read()):
-                        if want(m.path):
-                            yield m
-                elif lower.endswith(ZIP_SUFFIXES):
+                elif suffix in archives and suffix in _READERS:
+                    try:
+                        entries = list(_READERS[suffix](path, tar.extractfile(info).read()))
+                    except (ArchiveError, struct.error):
+                        continue
+                    for inner, data in entries:
+                        if want(inner):
+                            yield Member(inner, data)
+                elif suffix in archives and suffix in ZIP_SUFFIXES:
                     with tempfile.TemporaryFile(dir=tmpdir) as spool:
                         shutil.copyfileobj(tar.extractfile(info), spool, 1 << 20)
                         spool.seek(0)
@@ -163,7 +163,7 @@ def iter_members(
         raise PackageError(f"dpkg-deb --fsys-tarfile {deb} failed with code {proc.returncode}; is the .deb complete?")
 
 
-def list_audio_paths(deb: Path) -> list[str]:
+def list_audio_paths(deb: Path, archives: frozenset[str] = DEFAULT_ARCHIVES) -> list[str]:
     """All audio paths in a package (inside archives too), without keeping their data."""
     paths: list[str] = []
 
@@ -171,6 +171,6 @@ def list_audio_paths(deb: Path) -> list[str]:
         paths.append(path)
         return False
 
-    for _ in iter_members(deb, want=record):
+    for _ in iter_members(deb, want=record, archives=archives):
         pass
     return paths

@@ -4,10 +4,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import random
 from collections import defaultdict
 from pathlib import Path
 
+from .balance import balanced  # noqa: F401  (train_balanced.json; re-exported for old imports)
 from .clips import Clip
 from .labels import CLASS_BY_NAME
 from .licences import licence_for, summary
@@ -31,27 +31,6 @@ def write_manifest(path: Path, clips: list[Clip]) -> None:
     data = [{"wav": c.file, "caption": caption_for(c), "captions": phrased[c.label], "labels": [c.label],
              "package": c.package} for c in clips]
     path.write_text(json.dumps({"data": data}, indent=1) + "\n")
-
-
-def balanced(clips: list[Clip], *, min_per_class: int = 60, max_per_class: int = 150, seed: int = 0) -> list[Clip]:
-    """Training entries with every class between ``min_per_class`` and ``max_per_class``.
-
-    Small classes are repeated (each repeat gets its own random crop in training), large ones
-    (speech: ~60% of the clips) are subsampled. Deterministic for a seed; never the global RNG.
-    """
-    rng = random.Random(seed)
-    by_class: dict[str, list[Clip]] = defaultdict(list)
-    for c in sorted(clips, key=lambda c: (c.label, c.id)):
-        by_class[c.label].append(c)
-    out: list[Clip] = []
-    for items in by_class.values():
-        if len(items) > max_per_class:
-            out += rng.sample(items, max_per_class)
-        else:
-            n = max(min_per_class, len(items))
-            out += [items[i % len(items)] for i in range(n)]
-    rng.shuffle(out)
-    return out
 
 
 def class_table(clips: list[Clip]) -> dict[str, dict]:
@@ -81,7 +60,8 @@ def write_attribution(path: Path, clips: list[Clip], copyrights: dict[str, str])
         for c in clips:
             w.writerow([c.id, c.file, c.label, c.split, c.group, c.package, c.version, c.origin,
                         licence_for(copyrights.get(c.package, ""), c.origin), summary(copyrights.get(c.package, "")),
-                        f"usr/share/doc/{c.package}/copyright"])
+                        f"usr/share/doc/{c.package}/copyright" if c.package != "procedural"
+                        else "copyright/procedural"])
 
 
 def write_duplicates(path: Path, exact: list[tuple[str, str, str, str]], near: list[tuple[Clip, Clip]]) -> None:
