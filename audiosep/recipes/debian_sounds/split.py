@@ -1,4 +1,10 @@
-"""Train/validation split by recording group, and the merging of variants into groups."""
+"""Train/validation/held-out split by recording group, and the merging of variants into groups.
+
+Whole packages can be held out (:func:`hold_out_packages`): their clips go to the ``heldout``
+split, which training never sees, so a benchmark made from them measures how a model does on
+recordings from sources it was not trained on (another speaker, another game's sound designer,
+another drum kit), not only on unseen clips of familiar recordings.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +14,7 @@ import numpy as np
 
 from .clips import Clip
 from .dedupe import UnionFind, near_duplicates, similar_pairs
+from .packages import ALLOWED
 
 
 def drop_near_duplicates(
@@ -39,18 +46,67 @@ def merge_groups(clips: list[Clip], threshold: float) -> None:
         c.group = root
 
 
+#: Packages held out by default: one speech source, two sound-effect sources and one instrument
+#: source whose classes all have training audio from other packages (see the recipe README).
+DEFAULT_HELDOUT_PACKAGES: tuple[str, ...] = (
+    "festvox-ru",  # Russian read sentences, one speaker (speech: Czech, Dutch, English, KLettres remain)
+    "redeclipse-data",  # rain, thunder, water, insects, wind, birds, doors, traffic
+    "wesnoth-1.16-data",  # v1 sound effects: fire, footsteps, water, animals, weapons
+    "hydrogen-drumkits",  # v1 drum kits (drums stay from avldrums, LMMS, Sonic Pi, the GM renderings)
+)
+
+
+def heldout_set(names: tuple[str, ...] | list[str] | None) -> frozenset[str]:
+    """The packages to hold out: ``names`` checked against the recipe's packages, or (``None``)
+    those of :data:`DEFAULT_HELDOUT_PACKAGES` that the recipe reads.
+
+    Raises
+    ------
+    ValueError
+        If a name is not one of the recipe's packages.
+    """
+    if names is None:
+        return frozenset(DEFAULT_HELDOUT_PACKAGES) & ALLOWED
+    unknown = sorted(set(names) - ALLOWED)
+    if unknown:
+        raise ValueError(f"--heldout-packages names {unknown}, which the recipe does not read; "
+                         f"choose from {sorted(ALLOWED)} (or 'none')")
+    return frozenset(names)
+
+
+def hold_out_packages(clips: list[Clip], packages: frozenset[str] | set[str]) -> dict[str, int]:
+    """Put every clip of ``packages`` into the ``"heldout"`` split (in place), together with every
+    clip that shares a recording group with one of them (a near-identical variant of a held-out
+    recording must not be trained on either).
+
+    Returns
+    -------
+    dict
+        Held-out clip counts per package (the pulled-in clips of other packages included).
+    """
+    groups = {c.group for c in clips if c.package in packages}
+    counts: dict[str, int] = defaultdict(int)
+    for c in clips:
+        if c.group in groups:
+            c.split = "heldout"
+            counts[c.package] += 1
+    return dict(sorted(counts.items()))
+
+
 def _rank(group: str, seed: int) -> str:
     return hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()
 
 
 def assign_splits(clips: list[Clip], val_fraction: float, seed: int = 0) -> None:
-    """Set ``clip.split`` to ``"train"`` or ``"val"`` so that whole groups move together.
+    """Set ``clip.split`` to ``"train"`` or ``"val"`` so that whole groups move together
+    (clips already in the ``"heldout"`` split keep it and count for neither).
 
     Per class, groups are ranked by a seeded hash and moved to validation until they hold at
     least ``val_fraction`` of the class's duration; a group that would push validation past
     twice that share is skipped (it stays in train), and a class with a single group stays in
     train. A group that spans classes takes the split decided by the first class that places it.
     """
+    clips = [c for c in clips if c.split != "heldout"]
     decided: dict[str, str] = {}
     by_class: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for c in clips:
