@@ -1,4 +1,4 @@
-"""``python -m audiosep.recipes.debian_sounds {build,benchmark,example}``."""
+"""``python -m audiosep.recipes.debian_sounds {build,benchmark,evaluate,example}``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--heldout-count", type=int, default=300, help="mixtures of the held-out-packages list")
     m.add_argument("--overwrite", action="store_true", help="replace a benchmark already in --out")
+    v = sub.add_parser("evaluate", help="run a model on the three benchmark lists and print the generalisation table")
+    v.add_argument("--bench", type=Path, required=True, help="a folder written by `benchmark`")
+    v.add_argument("--model", required=True, help="a bundle name or save_pretrained folder")
+    v.add_argument("--out", type=Path, required=True, help="results folder (one subfolder per list; resumed)")
+    v.add_argument("--batch-size", type=int, default=4)
+    v.add_argument("--limit", type=int, default=None, help="only the first N items of each list")
+    v.add_argument("--device", default="cpu")
+    v.add_argument("--note", default="", help="a line printed under the table's heading")
+    v.add_argument("--no-progress", action="store_true")
     e = sub.add_parser("example", help="mix two training clips into the demo mixture shipped in examples/audio")
     e.add_argument("--data", type=Path, required=True, help="a folder written by `build`")
     e.add_argument("--out", type=Path, required=True)
@@ -58,6 +67,11 @@ def _dispatch(args) -> None:
                           val_fraction=args.val_fraction, seed=args.seed, render=not args.no_render,
                           phrases_per_instrument=args.phrases, keep_debs=args.keep_debs,
                           heldout_packages=args.heldout_packages))
+    elif args.command == "evaluate":
+        from .evaluate import evaluate
+
+        print(evaluate(args.bench, args.model, args.out, batch_size=args.batch_size, limit=args.limit,
+                       device=args.device, progress=not args.no_progress, note=args.note), end="")
     elif args.command == "example":
         from .example import ExampleConfig, build_example
 
