@@ -73,3 +73,10 @@ def test_cli_refuses_an_unknown_heldout_package_before_downloading(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "warmux-data" in err and err.startswith("python -m audiosep.recipes")
     assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_cli_package_list():
+    from audiosep.recipes.debian_sounds.__main__ import _package_list
+
+    assert _package_list("festvox-ru, 0ad-data") == ("festvox-ru", "0ad-data")
+    assert _package_list("none") == () and _package_list("") == ()
