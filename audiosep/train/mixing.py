@@ -227,9 +227,9 @@ def mix_batch(
         Clean clips (any channel count ``C`` works; energies are over channels and time).
     config : MixConfig
     generator : torch.Generator
-        The only source of randomness; it draws ``B * (k - 1) + B`` integers (``k``:
-        ``config.most_sources``), then ``B`` source counts with ``max_sources``, then ``B``
-        uniforms and ``B`` gains with ambiences.
+        The only source of randomness; it draws ``B * (config.most_sources - 1) + B`` integers,
+        then ``B`` source counts with ``max_sources``, then ``B`` uniforms and ``B`` gains with
+        ambiences.
     captions : sequence of str, optional
     labels : sequence of sequence of str, optional
         Needed with ``config.distinct_captions``; ``labels`` also with ambiences.
