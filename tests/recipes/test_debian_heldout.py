@@ -44,6 +44,8 @@ def test_held_out_packages_never_reach_train_or_val(tmp_path):
     assert entries["heldout.json"] == held_files
     for name in ("train.json", "train_balanced.json", "val.json"):
         assert entries[name] and not entries[name] & held_files
+    ambience = {e["wav"] for e in json.loads((tmp_path / "ambience.json").read_text())["data"]}
+    assert ambience == {c.file for c in clips if c.split == "train" and c.label == "rain"}  # rain: an ambience
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["clips_heldout"] == 21 and stats["clips_train"] + stats["clips_val"] == 20
     table = json.loads((tmp_path / "classes.json").read_text())

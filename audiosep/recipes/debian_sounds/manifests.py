@@ -13,6 +13,11 @@ from .labels import CLASS_BY_NAME
 from .licences import licence_for, summary
 
 
+#: Classes whose training clips also go to ``ambience.json``: continuous backgrounds that real
+#: recordings have under the sound a user asks for (``mixing.ambience_manifests``).
+AMBIENCE_CLASSES = ("rain", "wind", "water", "insects", "crowd", "car", "fire", "bird")
+
+
 def caption_for(clip: Clip) -> str:
     """One of the class's training captions, chosen by the clip id (deterministic)."""
     captions = CLASS_BY_NAME[clip.label].captions
@@ -112,6 +117,7 @@ def write_readme(path: Path, table: dict[str, dict], stats: dict) -> None:
 def write_all(out: Path, clips: list[Clip], copyrights: dict[str, str], stats: dict) -> dict[str, dict]:
     """Write ``train.json``, ``train_balanced.json`` (see :func:`balanced`), ``val.json``,
     ``heldout.json`` (the held-out packages' clips, see :func:`split.hold_out_packages`),
+    ``ambience.json`` (the training clips of :data:`AMBIENCE_CLASSES`),
     ``classes.json``, ``attribution.csv``, ``stats.json`` and ``README.md`` into ``out``; return
     the class table. ``copyrights`` maps a package to the text
     of its Debian copyright file."""
@@ -123,6 +129,7 @@ def write_all(out: Path, clips: list[Clip], copyrights: dict[str, str], stats: d
     write_manifest(out / "train_balanced.json", balanced(split["train"]))
     write_manifest(out / "val.json", split["val"])
     write_manifest(out / "heldout.json", split["heldout"])  # held-out packages: never trained on
+    write_manifest(out / "ambience.json", [c for c in split["train"] if c.label in AMBIENCE_CLASSES])
     table = class_table(clips)
     (out / "classes.json").write_text(json.dumps(table, indent=1) + "\n")
     write_attribution(out / "attribution.csv", clips, copyrights)
