@@ -125,7 +125,8 @@ def per_class(rows: Iterable[Mapping[str, object]], class_of: Mapping[str, str |
     Returns
     -------
     list of dict
-        ``{"class", "n", "sdri", "si_sdr", "own_closer"}``: item count, mean SDRi and SI-SDR (dB),
+        ``{"class", "n", "sdri", "si_sdr", "si_sdri", "own_closer"}``: item count, mean SDRi,
+        SI-SDR and SI-SDRi (dB),
         fraction of items passing the query-swap check (None when the rows do not carry it).
     """
     by_class: dict[str, list[Mapping[str, object]]] = defaultdict(list)
@@ -139,5 +140,6 @@ def per_class(rows: Iterable[Mapping[str, object]], class_of: Mapping[str, str |
         flags = [bool(r["own_closer"]) for r in members if r.get("own_closer") is not None]
         table.append({"class": label, "n": len(members), "sdri": _mean(r.get("sdri") for r in members),
                       "si_sdr": _mean(r.get("si_sdr") for r in members),
+                      "si_sdri": _mean(r.get("si_sdri") for r in members),
                       "own_closer": float(np.mean(flags)) if flags else None})
     return table

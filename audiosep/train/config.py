@@ -131,6 +131,17 @@ class MixConfig(_Section):
     group_size : int or None
         Consecutive clips of the batch mixed with one another (the trainer's grouping; None: the
         whole per-process batch).
+    max_sources : int or None
+        When set, each mixture has a seeded random number of sources, uniform in
+        ``sources_per_mixture..max_sources`` (None: always ``sources_per_mixture``).
+    ambience_manifests : tuple of str
+        Manifests of background ambiences (rain, wind, crowd, traffic, ...), read like training
+        manifests; a clip whose labels include the target's is never used under that target.
+    ambience_probability : float
+        Share of the mixtures that get an ambience clip under their backgrounds.
+    ambience_lower_db, ambience_higher_db : int
+        Inclusive range of the ambience's integer gain relative to the target's energy, before
+        the background (ambience included) is set to its drawn level.
     """
 
     sources_per_mixture: int = 2
@@ -141,6 +152,16 @@ class MixConfig(_Section):
     strict_distinct: bool = False
     paired: bool = False
     group_size: int | None = None
+    max_sources: int | None = None
+    ambience_manifests: tuple[str, ...] = ()
+    ambience_probability: float = 0.0
+    ambience_lower_db: int = -10
+    ambience_higher_db: int = 0
+
+    @property
+    def most_sources(self) -> int:
+        """The largest number of sources a mixture can have."""
+        return self.max_sources or self.sources_per_mixture
 
     def _check(self) -> None:
         self._require(self.sources_per_mixture >= 2, "sources_per_mixture", "must be >= 2 (target + backgrounds)")
@@ -150,9 +171,26 @@ class MixConfig(_Section):
         self._require(not self.paired or self.sources_per_mixture == 2, "paired",
                       f"makes two-source mixtures; set {self._key('sources_per_mixture')} to 2 "
                       f"(it is {self.sources_per_mixture}) or paired to false", got=False)
+        if self.max_sources is not None:
+            self._require(self.max_sources >= self.sources_per_mixture, "max_sources",
+                          f"must be >= {self._key('sources_per_mixture')} ({self.sources_per_mixture}), "
+                          "or null for a fixed number of sources")
+            self._require(not self.paired or self.max_sources == 2, "paired",
+                          f"makes two-source mixtures; set {self._key('max_sources')} to null (it is "
+                          f"{self.max_sources}) or paired to false", got=False)
         if self.group_size is not None:
-            self._require(self.group_size >= self.sources_per_mixture, "group_size",
-                          f"must be >= {self._key('sources_per_mixture')} ({self.sources_per_mixture})")
+            key = "max_sources" if self.max_sources is not None else "sources_per_mixture"
+            self._require(self.group_size >= self.most_sources, "group_size",
+                          f"must be >= {self._key(key)} ({self.most_sources})")
+        self._require(0.0 <= self.ambience_probability <= 1.0, "ambience_probability", "must be in [0, 1]")
+        self._require(self.ambience_probability == 0 or bool(self.ambience_manifests), "ambience_probability",
+                      f"needs ambience clips; list their manifests in {self._key('ambience_manifests')} "
+                      "or set the probability to 0")
+        self._require(self.ambience_probability == 0 or not self.paired, "ambience_probability",
+                      f"cannot be combined with {self._key('paired')} (a paired mixture's background is the "
+                      "other item's source); set one of them off")
+        self._require(self.ambience_lower_db <= self.ambience_higher_db, "ambience_lower_db",
+                      f"must be <= {self._key('ambience_higher_db')} ({self.ambience_higher_db})")
 
 
 @dataclass(frozen=True)
@@ -315,9 +353,10 @@ class TrainConfig:
         if self.data.batch_size % group:
             raise ConfigError(f"mixing.group_size must divide data.batch_size ({self.data.batch_size}), "
                               f"got {self.mixing.group_size!r}")
-        if group < self.mixing.sources_per_mixture:
-            raise ConfigError(f"data.batch_size must be >= mixing.sources_per_mixture "
-                              f"({self.mixing.sources_per_mixture}), got {self.data.batch_size!r}")
+        if group < self.mixing.most_sources:
+            key = "max_sources" if self.mixing.max_sources is not None else "sources_per_mixture"
+            raise ConfigError(f"data.batch_size must be >= mixing.{key} "
+                              f"({self.mixing.most_sources}), got {self.data.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -512,16 +551,21 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
 
 
 def _resolve_manifests(raw: dict[str, Any], base: Path) -> None:
-    """Manifest and shard paths of ``raw["data"]`` made absolute against ``base`` (URLs and
+    """Manifest and shard paths of ``raw["data"]`` (and ``mixing.ambience_manifests``) made absolute against ``base`` (URLs and
     ``pipe:`` commands are left as they are; anything but a string is left for
     :func:`config_from_dict` to refuse)."""
+    for section, keys in (("data", ("train_manifests", "val_manifests", "train_shards")),
+                          ("mixing", ("ambience_manifests",))):
+        part = raw.get(section)
+        if not isinstance(part, dict):
+            continue
+        for key in keys:
+            if isinstance(part.get(key), str):
+                part[key] = [part[key]]
+            if isinstance(part.get(key), list):
+                part[key] = [_resolve(base, p) if isinstance(p, str) and _is_local(p) else p for p in part[key]]
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in ("train_manifests", "val_manifests", "train_shards"):
-            if isinstance(data.get(key), str):
-                data[key] = [data[key]]
-            if isinstance(data.get(key), list):
-                data[key] = [_resolve(base, p) if isinstance(p, str) and _is_local(p) else p for p in data[key]]
         if isinstance(data.get("shard_index"), str) and _is_local(data["shard_index"]):
             data["shard_index"] = _resolve(base, data["shard_index"])
 

@@ -20,6 +20,20 @@ targets is the direct lesson in following the query (the "query swap"); the cycl
 shows one mixture with two queries. Pairs are chosen greedily in batch order (each item with the
 next free one; with ``distinct_captions`` the next free one of a different caption and labels);
 an item left without a partner is mixed the ordinary way.
+
+Closer to real use (all off by default, and then no extra random numbers are drawn, so the
+reference mixtures stay bit for bit the same):
+
+* ``max_sources``: item ``n`` uses its first ``c_n - 1`` backgrounds, ``c_n`` drawn uniformly from
+  ``sources_per_mixture..max_sources``;
+* ambiences (``ambience_probability``): with that probability an ambience clip (rain, wind,
+  crowd, traffic, ...; passed in as ``ambience``) is scaled to the target's energy times a random
+  integer gain in ``[ambience_lower_db, ambience_higher_db]`` dB and added to the item's
+  backgrounds, before the background sum is set to its drawn level. Item ``n`` takes the first
+  ambience clip, cyclically from ``n``, that shares no label with it; none: no ambience.
+
+Either way the target-to-background energy ratio is ``-background_db``, an integer in
+``[-higher_db, -lower_db]`` (the reference range -10..+10 dB), whatever the number of sources.
 """
 from __future__ import annotations
 
@@ -96,14 +110,17 @@ def choose_backgrounds(
     Returns
     -------
     tuple of tuple of int
-        ``B`` tuples of at most ``sources_per_mixture - 1`` indices, never the item itself.
+        ``B`` tuples of at most ``most_sources - 1`` indices (``max_sources`` when set, else
+        ``sources_per_mixture``), never the item itself; :func:`mix_batch` uses a drawn number
+        of them.
     """
-    k = config.sources_per_mixture - 1
+    k = config.most_sources - 1
     if not config.distinct_captions:
         if batch_size < k + 1:
             raise ValueError(
                 f"a batch of {batch_size} cannot give {k} background(s) per item without reusing the target; "
-                f"use a batch size of at least {k + 1} or lower MixConfig.sources_per_mixture"
+                f"use a batch size of at least {k + 1} or lower "
+                f"MixConfig.{'max_sources' if config.max_sources else 'sources_per_mixture'}"
             )
         return tuple(tuple((n + j) % batch_size for j in range(1, k + 1)) for n in range(batch_size))
     compatible = _compatibility(batch_size, captions, labels)
@@ -117,10 +134,11 @@ def choose_backgrounds(
             picks.append(m)
             if len(picks) == k:
                 break
-        if len(picks) < k and config.strict_distinct:
+        if len(picks) < config.sources_per_mixture - 1 and config.strict_distinct:
             raise ValueError(
                 f"batch item {n} ({captions[n] if captions is not None else labels[n]!r}) has only {len(picks)} "
-                f"background(s) with a different caption and labels, {k} needed; use larger or more varied "
+                f"background(s) with a different caption and labels, {config.sources_per_mixture - 1} needed; "
+                "use larger or more varied "
                 "batches, or set MixConfig.strict_distinct=False to mix with fewer"
             )
         chosen.append(tuple(picks))
@@ -154,12 +172,52 @@ def _energy(x: Tensor) -> Tensor:
     return x.pow(2).mean(dim=(-2, -1))
 
 
+def choose_ambience(labels: Sequence[Sequence[str]], ambience_labels: Sequence[Sequence[str]]) -> list[int | None]:
+    """For each item, the first ambience clip (cyclically from the item's index) that shares no
+    label with it (case and surrounding spaces ignored), or None."""
+    amb = [{_norm(x) for x in ls} for ls in ambience_labels]
+    out: list[int | None] = []
+    for n, ls in enumerate(labels):
+        own = {_norm(x) for x in ls}
+        order = [(n + j) % len(amb) for j in range(len(amb))]
+        out.append(next((a for a in order if not own & amb[a]), None))
+    return out
+
+
+def _ambience(audio: Tensor, e_target: Tensor, config: MixConfig, generator: torch.Generator,
+              labels: Sequence[Sequence[str]] | None, ambience: Tensor | None,
+              ambience_labels: Sequence[Sequence[str]] | None) -> Tensor:
+    """The ambience part of each item's background: Tensor[B, C, T] (zeros where none is used)."""
+    batch = audio.shape[0]
+    if ambience is None or ambience_labels is None or labels is None:
+        raise ValueError("MixConfig.ambience_probability > 0 needs ambience clips, their labels and the batch's "
+                         "labels; pass ambience, ambience_labels and labels to mix_batch")
+    if ambience.ndim != 3 or ambience.shape[0] < 1 or ambience.shape[1:] != audio.shape[1:]:
+        raise ValueError(f"ambience must be Tensor[A, {audio.shape[1]}, {audio.shape[2]}] with A >= 1, "
+                         f"got shape {tuple(ambience.shape)}")
+    if len(ambience_labels) != ambience.shape[0] or len(labels) != batch:
+        raise ValueError(f"labels has {len(labels)} entries for a batch of {batch} and ambience_labels "
+                         f"{len(ambience_labels)} for {ambience.shape[0]} ambience clips; pass one per clip")
+    use = torch.rand(batch, generator=generator, device=generator.device) < config.ambience_probability
+    gain = torch.randint(config.ambience_lower_db, config.ambience_higher_db + 1, (batch,),
+                         generator=generator, device=generator.device)
+    picks = choose_ambience(labels, ambience_labels)
+    on = torch.tensor([bool(u) and p is not None for u, p in zip(use.tolist(), picks)], device=audio.device)
+    index = torch.tensor([p or 0 for p in picks], dtype=torch.long, device=audio.device)
+    clips = ambience.to(audio.device, audio.dtype)[index]  # [B, C, T]
+    scale = torch.sqrt(e_target / _energy(clips).clamp_min(ENERGY_EPS))
+    scale = scale * torch.pow(10.0, gain.to(audio.device, audio.dtype) / 20.0) * on
+    return clips * scale[:, None, None]
+
+
 def mix_batch(
     audio: Tensor,
     config: MixConfig,
     generator: torch.Generator,
     captions: Sequence[str] | None = None,
     labels: Sequence[Sequence[str]] | None = None,
+    ambience: Tensor | None = None,
+    ambience_labels: Sequence[Sequence[str]] | None = None,
 ) -> Mixture:
     """Make one mixture per batch item (see the module docstring).
 
@@ -169,10 +227,16 @@ def mix_batch(
         Clean clips (any channel count ``C`` works; energies are over channels and time).
     config : MixConfig
     generator : torch.Generator
-        The only source of randomness; it draws ``B * (sources_per_mixture - 1) + B`` integers.
+        The only source of randomness; it draws ``B * (config.most_sources - 1) + B`` integers,
+        then ``B`` source counts with ``max_sources``, then ``B`` uniforms and ``B`` gains with
+        ambiences.
     captions : sequence of str, optional
     labels : sequence of sequence of str, optional
-        Needed with ``config.distinct_captions``.
+        Needed with ``config.distinct_captions``; ``labels`` also with ambiences.
+    ambience : Tensor[A, 1, T], optional
+        Ambience clips (``A >= 1``), used when ``config.ambience_probability > 0``.
+    ambience_labels : sequence of sequence of str, optional
+        The labels of each ambience clip (``A`` entries).
 
     Returns
     -------
@@ -182,7 +246,7 @@ def mix_batch(
     if audio.ndim != 3:
         raise ValueError(f"mix_batch expects audio as Tensor[B, 1, T], got shape {tuple(audio.shape)}")
     batch = audio.shape[0]
-    k = config.sources_per_mixture - 1
+    k = config.most_sources - 1
     chosen = choose_backgrounds(batch, config, captions, labels)
 
     # the draws never depend on the data, so the same generator state gives the same gains
@@ -190,6 +254,10 @@ def mix_batch(
     gains = torch.randint(config.lower_db, high, (batch, k), generator=generator, device=generator.device)
     total = torch.randint(config.lower_db, high, (batch,), generator=generator, device=generator.device)
     gains, total = gains.to(audio.device), total.to(audio.device)
+    if config.max_sources is not None:  # backgrounds per item: c_n - 1, c_n in [sources_per_mixture, max_sources]
+        counts = torch.randint(config.sources_per_mixture - 1, config.max_sources, (batch,),
+                               generator=generator, device=generator.device).tolist()
+        chosen = tuple(picks[:c] for picks, c in zip(chosen, counts))
 
     index = torch.zeros(batch, k, dtype=torch.long)
     mask = torch.zeros(batch, k, dtype=torch.bool)
@@ -204,6 +272,8 @@ def mix_batch(
     scale = torch.sqrt(e_target[:, None] / _energy(sources).clamp_min(ENERGY_EPS))
     scale = scale * torch.pow(10.0, gains.to(audio.dtype) / 20.0) * mask
     background = (sources * scale[..., None, None]).sum(dim=1)  # [B, C, T]
+    if config.ambience_probability > 0:
+        background = background + _ambience(audio, e_target, config, generator, labels, ambience, ambience_labels)
     scale = torch.sqrt(e_target / _energy(background).clamp_min(ENERGY_EPS))
     scale = scale * torch.pow(10.0, total.to(audio.dtype) / 20.0)
     background = background * scale[:, None, None]

@@ -40,6 +40,7 @@ from ..nn.resunet import ResUNet
 from ..query import QueryEncoder
 from . import run_state as ckpt
 from .config import TrainConfig, config_yaml
+from .ambience import AmbiencePool
 from .data_source import build_train_data
 from .distributed import (DistInfo, all_max, all_mean, barrier, collective_failure,
                           convert_sync_batchnorm, derive_seed, freeze_batchnorm, gather_objects, generator_for, init_distributed)
@@ -198,6 +199,9 @@ class Trainer:
         if self.val_records:
             check_audio_files(self.val_records, data.val_manifests, "data.val_manifests")
         self._val_batches: list[tuple[Tensor, Tensor, Tensor]] | None = None  # this rank's share
+        mixing = cfg.mixing
+        self.ambience = (AmbiencePool.from_manifests(mixing.ambience_manifests, data)
+                         if mixing.ambience_probability > 0 else None)
         self.queries = BatchQueries(self.encoder, audio_fraction=cfg.queries.audio_fraction,
                                     sample_rate=data.sample_rate, device=self.device, config=cfg.queries)
         if info.is_main and hasattr(self.dataset, "records"):  # manifests (shards are not read up front)
@@ -322,8 +326,12 @@ class Trainer:
         for j in range(per_rank):
             g = first + j
             sl = slice(j * group, (j + 1) * group)
+            ambience = labels = None
+            if self.ambience is not None:
+                ambience, labels = self.ambience.draw(group, generator_for("ambience", seed, step, g))
+                ambience = ambience.to(self.device)
             mix = mix_batch(audio[sl], mix_cfg, generator_for("mix", seed, step, g),
-                            batch.captions[sl], batch.labels[sl])
+                            batch.captions[sl], batch.labels[sl], ambience, labels)
             mixtures.append(mix.mixture)
             targets.append(mix.target)
             conds.append(self.queries(batch.captions[sl], mix.target, generator_for("query", seed, step, g),

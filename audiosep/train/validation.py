@@ -39,8 +39,8 @@ def build_val_batches(records: Sequence[ClipRecord], config: TrainConfig, embed_
     if bounds[-1] - bounds[-2] < mixing.sources_per_mixture:  # fold a too-small tail into the previous batch
         bounds.pop(-2)
     # validation mixes the ordinary (cyclic) way whatever the training mixer, so that runs
-    # trained with and without mixing.paired are scored on the same mixtures
-    mix_cfg = dataclasses.replace(mixing, paired=False)
+    # trained with and without mixing.paired, max_sources or ambiences are scored on the same mixtures
+    mix_cfg = dataclasses.replace(mixing, paired=False, max_sources=None, ambience_probability=0.0)
     out = []
     for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         if b % info.world_size != info.rank:

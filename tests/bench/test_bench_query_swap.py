@@ -231,14 +231,17 @@ def test_item_list_checks(tmp_path):
 
 
 def test_aggregation_of_hand_written_rows():
-    rows = [{"key": "0", "sdr": 5.0, "sdr_other": 1.0, "own_closer": True, "sdri": 2.0, "si_sdr": 4.0},
-            {"key": "1", "sdr": 0.0, "sdr_other": 3.0, "own_closer": False, "sdri": 1.0, "si_sdr": -1.0},
-            {"key": "2", "sdr": 4.0, "sdr_other": 2.0, "own_closer": True, "sdri": 6.0, "si_sdr": 3.0},
+    rows = [{"key": "0", "sdr": 5.0, "sdr_other": 1.0, "own_closer": True, "sdri": 2.0, "si_sdr": 4.0,
+             "si_sdri": 0.5},
+            {"key": "1", "sdr": 0.0, "sdr_other": 3.0, "own_closer": False, "sdri": 1.0, "si_sdr": -1.0,
+             "si_sdri": -2.0},
+            {"key": "2", "sdr": 4.0, "sdr_other": 2.0, "own_closer": True, "sdri": 6.0, "si_sdr": 3.0,
+             "si_sdri": 1.5},
             {"key": "3", "sdri": 9.0, "si_sdr": 9.0}]  # no swap columns: not counted in the swap rate
     swap = query_swap(rows, {"0": "m0", "1": "m0", "2": "m1", "3": "m1"})
     assert swap == {"own_closer": pytest.approx(2 / 3), "n": 3, "sdr_other": pytest.approx(2.0),
                     "margin": pytest.approx((4 - 3 + 2) / 3), "mixtures": 1, "mixtures_all_own_closer": 0.0}
     assert query_swap([{"key": "0", "sdr": 1.0}]) is None
     table = per_class(rows, {"0": "b", "1": "a", "2": "b", "3": None})
-    assert table == [{"class": "a", "n": 1, "sdri": 1.0, "si_sdr": -1.0, "own_closer": 0.0},
-                     {"class": "b", "n": 2, "sdri": 4.0, "si_sdr": 3.5, "own_closer": 1.0}]
+    assert table == [{"class": "a", "n": 1, "sdri": 1.0, "si_sdr": -1.0, "si_sdri": -2.0, "own_closer": 0.0},
+                     {"class": "b", "n": 2, "sdri": 4.0, "si_sdr": 3.5, "si_sdri": 1.0, "own_closer": 1.0}]

@@ -15,7 +15,7 @@ from .labels import label_path, recording_key
 from .manifests import write_all, write_duplicates
 from .packages import SOUNDFONT_MEMBER, SOUNDFONT_PACKAGE, SYNTH_PACKAGE, PackageSpec, select
 from .render import fluidsynth_available, render_all
-from .split import assign_splits, drop_near_duplicates, merge_groups
+from .split import assign_splits, drop_near_duplicates, heldout_set, hold_out_packages, merge_groups
 from .synth import synthesize_all
 
 SYNTH_COPYRIGHT = (
@@ -44,6 +44,9 @@ class BuildConfig:
         How much MIDI is rendered per General MIDI instrument.
     synth_clips_per_class : int
         Procedural clips per synthesised class (siren, alarm, phone ringing, beep); 0 for none.
+    heldout_packages : tuple of str, optional
+        Packages whose clips all go to ``heldout.json``, never to training or validation
+        (default: :data:`split.DEFAULT_HELDOUT_PACKAGES`; ``()`` holds out nothing).
     """
 
     out: Path
@@ -58,6 +61,7 @@ class BuildConfig:
     phrase_seconds: float = 10.0
     keep_debs: bool = False
     synth_clips_per_class: int = 40
+    heldout_packages: tuple[str, ...] | None = None
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
 
 
@@ -142,6 +146,7 @@ def keep_takes(kept: list[Clip], dropped: list[tuple[Clip, Clip]], specs: tuple[
 def build(cfg: BuildConfig) -> dict:
     """Run the whole recipe; return the statistics written to ``stats.json``."""
     out = cfg.out
+    heldout = heldout_set(cfg.heldout_packages)  # a typo fails before any download
     out.mkdir(parents=True, exist_ok=True)
     writer = ClipWriter(out, cfg.sample_rate, cfg.max_seconds, cfg.hygiene)
     copyrights: dict[str, str] = {}
@@ -192,10 +197,12 @@ def build(cfg: BuildConfig) -> dict:
     write_duplicates(out / "duplicates.csv", writer.duplicates, dropped)
     writer.counts.add(f"near duplicate (fingerprint cosine >= {cfg.hygiene.near_threshold})", len(dropped))
     merge_groups(kept, cfg.hygiene.group_threshold)
+    held = hold_out_packages(kept, heldout)
     assign_splits(kept, cfg.val_fraction, cfg.seed)
     timings["dedupe_and_split"] = round(time.time() - t0, 1)
     stats = {"dropped": dict(writer.counts.reasons), "packages": packages, "timings_s": timings,
-             "sample_rate": cfg.sample_rate, "hygiene": cfg.hygiene.__dict__}
+             "sample_rate": cfg.sample_rate, "hygiene": cfg.hygiene.__dict__,
+             "heldout_packages": sorted(heldout), "heldout_clips_by_package": held}
     table = write_all(out, kept, copyrights, stats)
     _log(f"{len(kept)} clips in {len(table)} classes written to {out}")
     return json.loads((out / "stats.json").read_text())

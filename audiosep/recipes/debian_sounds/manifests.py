@@ -14,6 +14,11 @@ from .licences import licence_for, summary
 from .phrasings import heldout_phrasings, training_phrasings
 
 
+#: Classes whose training clips also go to ``ambience.json``: continuous backgrounds that real
+#: recordings have under the sound a user asks for (``mixing.ambience_manifests``).
+AMBIENCE_CLASSES = ("rain", "wind", "water", "insects", "crowd", "car", "fire", "bird")
+
+
 def caption_for(clip: Clip) -> str:
     """One of the class's three captions of :mod:`.labels` (its first training phrasings), chosen
     by the clip id (deterministic): the query of validation and of readers that ignore ``captions``,
@@ -42,7 +47,7 @@ def class_table(clips: list[Clip]) -> dict[str, dict]:
         own = [c for c in clips if c.label == name]
         row = {"captions": list(spec.captions), "heldout_paraphrases": list(spec.heldout),
                "phrasings": list(training_phrasings(name)), "heldout_phrasings": list(heldout_phrasings(name))}
-        for split in ("train", "val"):
+        for split in ("train", "val", "heldout"):
             part = [c for c in own if c.split == split]
             row[f"minutes_{split}"] = round(sum(c.seconds for c in part) / 60.0, 2)
             row[f"clips_{split}"] = len(part)
@@ -83,6 +88,9 @@ def write_readme(path: Path, table: dict[str, dict], stats: dict) -> None:
         "and `copyright/<package>` holds each package's Debian copyright file.", "",
         f"Classes: {len(table)}. Clips: {stats['clips_train']} train, {stats['clips_val']} val. "
         f"Minutes: {stats['minutes_train']:.1f} train, {stats['minutes_val']:.1f} val.", "",
+        f"Held out (`heldout.json`, never trained on): {stats.get('clips_heldout', 0)} clips, "
+        f"{stats.get('minutes_heldout', 0.0):.1f} minutes, from the packages "
+        f"{', '.join(stats.get('heldout_packages', [])) or '(none)'}.", "",
         "| class | train min | val min | train clips | val clips | packages |",
         "|---|---:|---:|---:|---:|---|",
     ]
@@ -98,6 +106,8 @@ def write_readme(path: Path, table: dict[str, dict], stats: dict) -> None:
 
 def write_all(out: Path, clips: list[Clip], copyrights: dict[str, str], stats: dict) -> dict[str, dict]:
     """Write ``train.json``, ``train_balanced.json`` (see :func:`balanced`), ``val.json``,
+    ``heldout.json`` (the held-out packages' clips, see :func:`split.hold_out_packages`),
+    ``ambience.json`` (the training clips of :data:`AMBIENCE_CLASSES`),
     ``classes.json``, ``attribution.csv``, ``stats.json`` and ``README.md`` into ``out``; return
     the class table. ``copyrights`` maps a package to the text
     of its Debian copyright file."""
@@ -108,11 +118,13 @@ def write_all(out: Path, clips: list[Clip], copyrights: dict[str, str], stats: d
     write_manifest(out / "train.json", split["train"])
     write_manifest(out / "train_balanced.json", balanced(split["train"]))
     write_manifest(out / "val.json", split["val"])
+    write_manifest(out / "heldout.json", split["heldout"])  # held-out packages: never trained on
+    write_manifest(out / "ambience.json", [c for c in split["train"] if c.label in AMBIENCE_CLASSES])
     table = class_table(clips)
     (out / "classes.json").write_text(json.dumps(table, indent=1) + "\n")
     write_attribution(out / "attribution.csv", clips, copyrights)
     stats = dict(stats)
-    for s in ("train", "val"):
+    for s in ("train", "val", "heldout"):
         stats[f"clips_{s}"] = len(split[s])
         stats[f"minutes_{s}"] = round(sum(c.seconds for c in split[s]) / 60.0, 2)
     stats["classes"] = len(table)
