@@ -5,21 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bench_helpers import SR, IdentityModel, tiny_model, write_csv, write_wav
+from rank_jobs import finish, start_ranks
 
 from audiosep.bench import cli, run_benchmark
 from audiosep.bench.sharding import fold_rank_results, rank_results_path
 from audiosep.ranks import shard
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 2000
 
 
@@ -75,24 +71,9 @@ def test_two_gloo_ranks_merge_into_the_one_process_summary(tmp_path, capsys):
             "--batch-size", "1"]
     assert cli.main([*args, "--out", str(tmp_path / "single")]) == 0
     single_table = capsys.readouterr().out
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = []
-    for rank in (0, 1):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore", "RANK": str(rank),
-               "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "audiosep.bench", *args, "--out", str(tmp_path / "two")],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
-        results = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-    assert [p.returncode for p in procs] == [0, 0], results
-    assert results[1][0] == ""  # the table comes from rank 0 only
+    results = finish(start_ranks(lambda rank: ["-m", "audiosep.bench", *args, "--out", tmp_path / "two"]))
+    assert [r[0] for r in results] == [0, 0], results
+    assert results[1][1] == ""  # the table comes from rank 0 only
     single, two = tmp_path / "single" / "custom-items", tmp_path / "two" / "custom-items"
     assert sorted(p.name for p in two.iterdir()) == ["items.csv", "run.json", "summary.json"]  # rank files folded
     one_summary = json.loads((single / "summary.json").read_text())
@@ -109,7 +90,7 @@ def test_two_gloo_ranks_merge_into_the_one_process_summary(tmp_path, capsys):
                              for k, v in rows_two[key].items()},
                             {k: float(v) if v and k in ("sdr", "sdri", "si_sdr", "sdr_other") else v
                              for k, v in row.items()}, key)
-    assert results[0][0].splitlines()[2].split("|")[1:5] == single_table.splitlines()[2].split("|")[1:5]
+    assert results[0][1].splitlines()[2].split("|")[1:5] == single_table.splitlines()[2].split("|")[1:5]
 
 
 def test_rank_files_of_an_interrupted_run_are_folded_and_not_scored_again(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from rank_jobs import finish, start_ranks
 
 from audiosep.audio.io import load_audio, save_audio
 from audiosep.batch import MANIFEST, list_inputs, plan_tasks
@@ -22,7 +23,6 @@ from audiosep.model import AudioSep
 from audiosep.nn import ResUNet, ResUNetConfig
 from audiosep.query.hashed import HashedTextEncoder
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ["A dog barking", "rain"]
 INPUTS = ["a.wav", "d.wav", "sub/b.wav", "sub/c.flac"]  # sorted: rank of file i is i % 2
 
@@ -219,23 +219,7 @@ def test_plan_split_covers_every_file_once(tmp_path):
 
 def run_two_ranks(argv_of_rank, timeout=120):
     """Run ``python -m audiosep ARGV`` as ranks 0 and 1 of a Gloo job; -> [(returncode, stdout, stderr)]."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = []
-    for rank in (0, 1):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore", "RANK": str(rank),
-               "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "audiosep", *map(str, argv_of_rank(rank))], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
-        results = [p.communicate(timeout=timeout) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-    return [(p.returncode, *r) for p, r in zip(procs, results)]
+    return finish(start_ranks(lambda rank: ["-m", "audiosep", *argv_of_rank(rank)]), timeout)
 
 
 def test_ranks_that_list_different_files_stop_with_one_line(model_dir, folder, tmp_path):

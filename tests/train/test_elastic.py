@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from rank_jobs import free_port, job_env
 
 from audiosep.checkpoint import read_state
 from audiosep.train.cli import main, write_tone_dataset
 
 SR = 8000
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(path: Path, train: Path, out_dir: Path, **training) -> Path:
@@ -39,18 +38,8 @@ def write_config(path: Path, train: Path, out_dir: Path, **training) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *args]
-
-
-def job_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
 def children(pid: int) -> list[int]:

@@ -3,14 +3,13 @@ c10d rendezvous train as one process with the whole global batch does, and only 
 writes the run folder."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from rank_jobs import finish, free_port, job_env
 
 from audiosep.checkpoint import read_state
 from audiosep.train.cli import write_tone_dataset
@@ -19,7 +18,6 @@ from audiosep.train.distributed import DistInfo
 from audiosep.train.trainer import Trainer
 
 SR = 8000
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def raw_config(train: Path, out_dir: Path, *, batch: int) -> dict:
@@ -45,23 +43,16 @@ def test_two_nodes_equal_one_process_with_the_global_batch(tmp_path):
     cfg_path = tmp_path / "nodes.yaml"
     run = tmp_path / "nodes"
     cfg_path.write_text(yaml.safe_dump(raw_config(train, run, batch=3)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    port = free_port()
     agents = []
     for node in (0, 1):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
                "--node-rank", str(node), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
                "--rdzv-id", "two-nodes", "-m", "audiosep.train", str(cfg_path)]
-        agents.append(subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True))
-    try:
-        results = [a.communicate(timeout=240) for a in agents]
-    finally:
-        for a in agents:
-            a.kill()
-            a.wait()
+        agents.append(subprocess.Popen(cmd, env=job_env(), cwd=tmp_path, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True))
+    done = finish(agents, timeout=240)
+    results = [(out, err) for _, out, err in done]
     assert [a.returncode for a in agents] == [0, 0], [(o[-2000:], e[-3000:]) for o, e in results]
     # one summary, from global rank 0 (whichever node the rendezvous made it)
     assert sum(o.count("trained steps 0 -> 3") for o, _ in results) == 1, results

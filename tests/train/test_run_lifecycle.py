@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from rank_jobs import start_ranks
 
 from audiosep import AudioSep
 from audiosep.train.cli import main, write_tone_dataset
@@ -158,20 +159,9 @@ def test_signal_saves_a_checkpoint_and_resume_continues(tones, tmp_path, capsys,
 def test_sigterm_to_one_rank_stops_both_after_the_same_step(tones, tmp_path):
     """Two Gloo processes; only rank 1 gets SIGTERM: rank 0 learns it through the per-step stop
     all-reduce, both stop after the same step and rank 0 saves that step's checkpoint."""
-    import socket
-
     config = str(write_config(tmp_path, tones[0], steps=100000, checkpoint_every=0))
     run = tmp_path / "run"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = []
-    for rank in (0, 1):
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONWARNINGS": "ignore",
-               "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-               "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "audiosep.train", config], env=env, cwd=tmp_path,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs = start_ranks(lambda rank: ["-m", "audiosep.train", config], cwd=tmp_path)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (
