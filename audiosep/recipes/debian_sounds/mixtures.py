@@ -40,7 +40,7 @@ import soundfile as sf
 from ...errors import UsageError
 from ...files import atomic_path
 from .labels import CLASS_BY_NAME
-from .phrasings import heldout_phrasings as _heldout_phrasings
+from .phrasings import heldout_phrasings
 
 COLUMNS = ("mixture", "source", "query", "other_source", "class", "group")
 TRAIN_CAPTIONS, HELDOUT_PHRASINGS, HELDOUT_PACKAGES = (
@@ -71,9 +71,15 @@ def training_query(label: str) -> str:
     return CLASS_BY_NAME[label].captions[0]
 
 
-def heldout_phrasings(label: str) -> tuple[str, ...]:
-    """Phrasings of a class that training never uses (:func:`.phrasings.heldout_phrasings`)."""
-    return tuple(_heldout_phrasings(label))
+def _cycle(phrasings_of: Callable[[str], tuple[str, ...]]) -> Callable[[str, int], str]:
+    """The query of mixture ``k`` for a class: its phrasings in turn (each class's list made once)."""
+    made: dict[str, tuple[str, ...]] = {}
+
+    def query(label: str, k: int) -> str:
+        options = made.setdefault(label, phrasings_of(label))
+        return options[k % len(options)]
+
+    return query
 
 
 def _segment(x: np.ndarray, length: int, rng: np.random.Generator, candidates: int) -> np.ndarray:
@@ -217,7 +223,7 @@ def build_benchmark(cfg: MixtureConfig) -> Path:
 
     mixes = _mixtures(cfg, rng, "", cfg.count, draw_val)
     lists = {TRAIN_CAPTIONS: _rows(mixes, lambda label, k: training_query(label)),
-             HELDOUT_PHRASINGS: _rows(mixes, lambda label, k: heldout_phrasings(label)[k % len(heldout_phrasings(label))])}
+             HELDOUT_PHRASINGS: _rows(mixes, _cycle(heldout_phrasings))}
 
     held = _load_split(cfg.data, "heldout.json", cfg.min_class_seconds)
     if held and cfg.heldout_count > 0:
